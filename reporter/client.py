@@ -1,0 +1,350 @@
+"""HTTP client of the Sample Platform API: auth, paging, pacing, retries, typed answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_random_exponential
+
+from reporter import __version__
+from reporter.config import TOKEN_VARIABLE, PlatformSettings
+from reporter.errors import (
+    NotFound,
+    PlatformError,
+    PlatformUnreachable,
+    RateLimited,
+    RequestRejected,
+    ResponseInvalid,
+    ScopeMissing,
+    ServerFailed,
+    TokenRejected,
+)
+from reporter.models import ApiModel, ErrorBucket, Page, Run, RunSample, RunSummary, Sample
+from reporter.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+M = TypeVar("M", bound=ApiModel)
+MAX_PAGES = 10_000
+REQUIRED_SCOPES = ("runs:read", "results:read")
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; carries the error to raise if none is left."""
+
+    def __init__(self, error: PlatformError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error, self.retry_after = error, retry_after
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """What ``check-config --online`` learns about the API and the token."""
+
+    base_url: str
+    scopes_present: tuple[str, ...]
+    scopes_missing: tuple[str, ...]
+    remaining: int | None
+    limit: int | None
+
+
+class PlatformClient:
+    """Typed access to the endpoints the reporter uses; thread-safe, one per token."""
+
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter or RateLimiter(sleep=sleep)
+        self._sleep = sleep
+        self.requests = 0
+        self.rate_limited = 0
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._http = httpx.Client(
+            base_url=settings.base_url + "/",
+            timeout=timeout,
+            verify=_verify(settings),
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {settings.token.get_secret_value()}",
+                "User-Agent": f"sample-platform-reporter/{__version__}",
+                "Accept": "application/json",
+            },
+            limits=httpx.Limits(max_connections=settings.concurrency + 2),
+        )
+
+    def __repr__(self) -> str:
+        return f"PlatformClient(base_url={self.settings.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PlatformClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- endpoints ------------------------------------------------------------------------
+    def run(self, run_id: int) -> Run:
+        return self._one(f"runs/{run_id}", Run, run_id=run_id)
+
+    def summary(self, run_id: int) -> RunSummary:
+        return self._one(f"runs/{run_id}/summary", RunSummary, run_id=run_id)
+
+    def sample(self, sample_id: int) -> Sample:
+        return self._one(f"samples/{sample_id}", Sample)
+
+    def run_samples(self, run_id: int) -> list[RunSample]:
+        return list(
+            self.pages(
+                f"runs/{run_id}/samples", RunSample, {}, run_id=run_id, key=lambda r: r.regression_test_id
+            )
+        )
+
+    def error_summary(self, run_id: int, group_by: str) -> list[ErrorBucket]:
+        return list(
+            self.pages(
+                f"runs/{run_id}/error-summary",
+                ErrorBucket,
+                {"group_by": group_by},
+                run_id=run_id,
+                key=lambda b: b.key,
+            )
+        )
+
+    def runs(self, params: dict[str, Any], page_size: int = 25) -> Iterator[Run]:
+        """Runs in the order asked for, each once; the caller stops iterating when it has enough."""
+        return self.pages("runs", Run, {"limit": page_size, **params}, key=lambda r: r.run_id)
+
+    def reachability(self) -> Reachability:
+        """Probe the token's scopes with the cheapest requests that need each one."""
+        present, missing = [], []
+        latest = next(iter(self.pages("runs", Run, {"limit": 1}, key=lambda r: r.run_id)), None)
+        present.append("runs:read")
+        if latest is not None:
+            try:
+                self._get(f"runs/{latest.run_id}/error-summary", {"limit": 1}, run_id=latest.run_id)
+                present.append("results:read")
+            except ScopeMissing:
+                missing.append("results:read")
+        remaining, limit = self.limiter.headroom
+        return Reachability(self.settings.base_url, tuple(present), tuple(missing), remaining, limit)
+
+    # -- paging ---------------------------------------------------------------------------
+    def pages(
+        self,
+        path: str,
+        model: type[M],
+        params: dict[str, Any],
+        *,
+        run_id: int | None = None,
+        key: Callable[[M], object],
+    ) -> Iterator[M]:
+        """Follow next_offset to the end, yielding each item once (pages shift under new data)."""
+        seen: set[object] = set()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            body = self._get(path, {**params, "offset": offset}, run_id=run_id)
+            page = _parse(Page[model], body, path, run_id)  # type: ignore[valid-type]
+            for item in page.data:
+                if key(item) not in seen:
+                    seen.add(key(item))
+                    yield item
+            following = page.pagination.next_offset
+            if following is None or not page.data:
+                return
+            if following <= offset:
+                raise ResponseInvalid(
+                    f"GET /{path}: pagination.next_offset {following} does not advance past "
+                    f"offset {offset}; the server repeats a page",
+                    endpoint=path,
+                    run_id=run_id,
+                )
+            offset = following
+        raise ResponseInvalid(f"GET /{path}: more than {MAX_PAGES} pages; stopping", endpoint=path)
+
+    def _one(self, path: str, model: type[M], *, run_id: int | None = None) -> M:
+        return _parse(model, self._get(path, {}, run_id=run_id), path, run_id)
+
+    # -- one request, paced and retried -------------------------------------------------
+    def _get(self, path: str, params: dict[str, Any], *, run_id: int | None = None) -> Any:
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.settings.max_attempts)
+            | stop_after_delay(self.settings.max_retry_seconds),
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._attempt(path, params, run_id)
+        except _Transient as exc:
+            raise exc.error from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Transient) and error.retry_after is not None:
+            return 0.0  # the limiter already holds every caller back for Retry-After
+        return float(wait_random_exponential(multiplier=0.5, max=30)(state))
+
+    def _attempt(self, path: str, params: dict[str, Any], run_id: int | None) -> Any:
+        self.limiter.acquire()
+        headers: httpx.Headers | None = None
+        try:
+            response = self._http.get(path, params=params)
+            headers = response.headers
+        except httpx.TimeoutException as exc:
+            raise _Transient(
+                PlatformUnreachable(
+                    f"GET /{path}: the Sample Platform at {self.settings.base_url} did not answer in time "
+                    f"({type(exc).__name__}); raise platform.read_timeout or retry later",
+                    endpoint=path,
+                    run_id=run_id,
+                )
+            ) from exc
+        except httpx.TransportError as exc:
+            raise _unreachable(self.settings.base_url, path, exc, run_id) from exc
+        finally:
+            self.limiter.release(headers)
+            self.requests += 1
+        return self._check(response, path, run_id)
+
+    def _check(self, response: httpx.Response, path: str, run_id: int | None) -> Any:
+        status = response.status_code
+        where = f"GET /{path}"
+        if status == 429:
+            self.rate_limited += 1
+            retry_after = _retry_after(response)
+            if retry_after > self.settings.max_retry_after:
+                raise RateLimited(
+                    f"{where}: the Sample Platform asks to wait {retry_after:.0f} s (rate limited), "
+                    f"more than platform.max_retry_after={self.settings.max_retry_after:.0f} s; "
+                    "try again later",
+                    retry_after=retry_after,
+                    endpoint=path,
+                )
+            self.limiter.block_for(retry_after)
+            raise _Transient(
+                RateLimited(
+                    f"{where}: still rate limited after retries", retry_after=retry_after, endpoint=path
+                ),
+                retry_after,
+            )
+        if status >= 500:
+            raise _Transient(
+                ServerFailed(
+                    f"{where}: the Sample Platform answered HTTP {status} on every attempt; retry later",
+                    endpoint=path,
+                    run_id=run_id,
+                )
+            )
+        if status >= 400:
+            raise _client_error(status, _json_or_none(response), path, run_id)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _Transient(
+                ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
+            ) from exc
+
+
+def _verify(settings: PlatformSettings) -> bool | ssl.SSLContext:
+    if not settings.verify_tls:
+        return False
+    if settings.ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(settings.ca_bundle))
+    return True
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _json_or_none(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _client_error(status: int, body: dict[str, Any], path: str, run_id: int | None) -> PlatformError:
+    where = f"GET /{path}"
+    message = str(body.get("message", ""))[:200]
+    raw_details = body.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+    if status == 401:
+        return TokenRejected(
+            f"{where}: the Sample Platform rejected the API token (missing, expired or invalid); "
+            f"set {TOKEN_VARIABLE} to a token with scopes {', '.join(REQUIRED_SCOPES)}",
+            endpoint=path,
+            run_id=run_id,
+        )
+    if status == 403:
+        missing = (
+            details.get("missing_scopes")
+            or details.get("required_scopes")
+            or details.get("required_scope")
+            or "unknown"
+        )
+        scopes = ", ".join(missing) if isinstance(missing, list) else str(missing)
+        return ScopeMissing(
+            f"{where}: the API token lacks scope {scopes}; create a token with scopes "
+            f"{', '.join(REQUIRED_SCOPES)}",
+            endpoint=path,
+            run_id=run_id,
+        )
+    if status == 404:
+        subject = f"run {run_id}" if run_id is not None else "resource"
+        return NotFound(f"{where}: {subject} not found", endpoint=path, run_id=run_id)
+    raw_fields = details.get("fields")
+    fields: dict[str, Any] = raw_fields if isinstance(raw_fields, dict) else {}
+    named = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return RequestRejected(f"{where}: HTTP {status} {message} {named}".strip(), endpoint=path, run_id=run_id)
+
+
+def _unreachable(base_url: str, path: str, exc: httpx.TransportError, run_id: int | None) -> _Transient:
+    reason = str(exc) or type(exc).__name__
+    hint = "check platform.base_url and the network"
+    if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
+        hint = "TLS verification failed: set platform.ca_bundle to the issuing CA"
+    return _Transient(
+        PlatformUnreachable(
+            f"cannot reach the Sample Platform at {base_url} (GET /{path}): {reason}; {hint}",
+            endpoint=path,
+            run_id=run_id,
+        )
+    )
+
+
+def _parse(model: type[M], body: Any, path: str, run_id: int | None) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(body)"
+        about = f" (run {run_id})" if run_id is not None else ""
+        raise ResponseInvalid(
+            f"GET /{path}{about}: field {field}: {first['msg']}", endpoint=path, run_id=run_id
+        ) from exc

@@ -1,0 +1,85 @@
+"""Delivery channels and the outbox that posts each digest once.
+
+A channel turns a digest into a payload (``prepare``), which is stored in the
+outbox under the key ``channel:period`` before anything is sent; ``send``
+delivers a stored payload. A failed send stays pending and is retried by the
+next cycle; a digest already in the outbox is never rendered or queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from reporter.config import Settings
+from reporter.digest import Digest
+from reporter.errors import DeliveryError
+from reporter.render import Renderer
+from reporter.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """Where a digest goes."""
+
+    name: str
+
+    def prepare(self, digest: Digest, renderer: Renderer) -> str:
+        """The payload to store in the outbox and later send."""
+        ...
+
+    def send(self, payload: str, key: str) -> None:
+        """Deliver one payload; raise DeliveryError on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def channels_from(settings: Settings) -> list[Channel]:
+    """The channels the configuration enables, in a fixed order."""
+    from reporter.deliver.email import EmailChannel
+    from reporter.deliver.file import FileChannel
+    from reporter.deliver.slack import SlackChannel
+    from reporter.deliver.stdout import StdoutChannel
+
+    found: list[Channel] = []
+    config = settings.channels
+    if config.stdout is not None:
+        found.append(StdoutChannel(config.stdout.format))
+    if config.file is not None:
+        found.append(FileChannel(config.file.path, config.file.format))
+    if config.slack is not None:
+        found.append(SlackChannel(config.slack))
+    if config.email is not None:
+        found.append(EmailChannel(config.email))
+    return found
+
+
+def deliver_pending(store: Store, channels: list[Channel], max_attempts: int = 10) -> DeliveryReport:
+    """Send every pending outbox item whose channel is configured; record each outcome."""
+    by_name = {channel.name: channel for channel in channels}
+    sent, failed = [], []
+    for item in store.outbox():
+        channel = by_name.get(item.channel)
+        if channel is None:
+            logger.warning(
+                "outbox item %s waits for channel %r, which is not configured", item.key, item.channel
+            )
+            continue
+        try:
+            channel.send(item.payload, item.key)
+        except DeliveryError as exc:
+            final = not exc.retryable or item.attempts + 1 >= max_attempts
+            store.mark_failed(item.key, str(exc), final=final)
+            logger.error("delivery %s failed%s: %s", item.key, "" if final else " (will retry)", exc)
+            failed.append(f"{item.key}: {exc}")
+            continue
+        store.mark_sent(item.key)
+        sent.append(item.key)
+    return DeliveryReport(tuple(sent), tuple(failed))

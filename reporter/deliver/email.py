@@ -1,0 +1,96 @@
+"""Send the digest by SMTP as multipart/alternative: plain text first, HTML last."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from reporter.config import EmailChannel as EmailSettings
+from reporter.digest import Digest
+from reporter.errors import DeliveryError
+from reporter.render import Renderer
+
+
+def subject_for(digest: Digest) -> str:
+    """Counts only: no text from the platform ever reaches a header."""
+    flaky = len(digest.new_flaky) + len(digest.still_flaky)
+    if digest.all_clear:
+        return f"[reporter] {digest.period}: all clear"
+    return (
+        f"[reporter] {digest.period}: {len(digest.failing)} failing, {flaky} flaky "
+        f"({len(digest.new_flaky)} new)"
+    )
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, settings: EmailSettings) -> None:
+        self.settings = settings
+
+    def prepare(self, digest: Digest, renderer: Renderer) -> str:
+        return json.dumps(
+            {
+                "subject": subject_for(digest),
+                "text": renderer.digest(digest, "text"),
+                "html": renderer.digest(digest, "html"),
+            }
+        )
+
+    def message(self, payload: str, key: str) -> EmailMessage:
+        parts = json.loads(payload)
+        message = EmailMessage()
+        message["Subject"] = " ".join(str(parts["subject"]).split())
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(self.settings.recipients)
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(idstring=key.replace(":", "."), domain="reporter.local")
+        message.set_content(parts["text"])
+        message.add_alternative(parts["html"], subtype="html")
+        return message
+
+    def send(self, payload: str, key: str) -> None:
+        settings = self.settings
+        where = f"SMTP {settings.host}:{settings.port}"
+        try:
+            with self._connect() as smtp:
+                if settings.username and settings.password is not None:
+                    smtp.login(settings.username, settings.password.get_secret_value())
+                refused = smtp.send_message(self.message(payload, key))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(
+                f"{where}: authentication failed (code {exc.smtp_code}); check "
+                "channels.email.username and the SMTP password",
+                channel="email",
+                retryable=False,
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(
+                f"{where}: every recipient was refused: {', '.join(exc.recipients)}; "
+                "check channels.email.recipients",
+                channel="email",
+                retryable=False,
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(
+                f"{where}: {type(exc).__name__}: {exc}; check channels.email.host, port and security",
+                channel="email",
+            ) from None
+        if refused:
+            raise DeliveryError(
+                f"{where}: refused recipients {', '.join(refused)}", channel="email", retryable=False
+            )
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        if settings.security == "tls":
+            return smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
+            )
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        if settings.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        return smtp

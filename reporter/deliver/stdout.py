@@ -1,0 +1,25 @@
+"""Print the digest to standard output."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from reporter.digest import Digest
+from reporter.render import Renderer
+
+
+class StdoutChannel:
+    name = "stdout"
+
+    def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
+        self.format = fmt
+        self.stream = stream
+
+    def prepare(self, digest: Digest, renderer: Renderer) -> str:
+        return renderer.digest(digest, self.format)
+
+    def send(self, payload: str, key: str) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(payload)
+        stream.flush()

@@ -1,0 +1,122 @@
+"""Turn an analysis and the previous digest into the next digest: new, still, recovered, trend; pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, Analysis, Finding, PullRequestBreakage
+
+FLAGGED = (FLAKY, FAILING)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A finding as the digest shows it: the finding plus whether it is new since the last digest."""
+
+    finding: Finding
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything a template needs for one period's report."""
+
+    period: str
+    generated_at: datetime
+    window_days: int
+    runs_analysed: int
+    excluded: Mapping[str, int]
+    new_flaky: tuple[Entry, ...]
+    still_flaky: tuple[Entry, ...]
+    failing: tuple[Entry, ...]
+    recovered: tuple[Entry, ...]
+    pr_breakages: tuple[PullRequestBreakage, ...]
+    error_types: Mapping[str, int]
+    trend: Mapping[str, tuple[int | None, int]]
+    previous_period: str | None
+    web_url: str
+
+    @property
+    def all_clear(self) -> bool:
+        return not (self.new_flaky or self.still_flaky or self.failing)
+
+    @property
+    def excluded_total(self) -> int:
+        return sum(self.excluded.values())
+
+    def state(self) -> str:
+        """What the next digest needs to know of this one, as JSON."""
+        findings = {
+            f"{e.finding.sample_id}:{e.finding.platform}": e.finding.classification
+            for e in (*self.new_flaky, *self.still_flaky, *self.failing)
+        }
+        counts = {name: current for name, (_, current) in self.trend.items()}
+        return json.dumps({"findings": findings, "counts": counts}, sort_keys=True)
+
+
+def build(
+    analysis: Analysis,
+    *,
+    period: str,
+    generated_at: datetime,
+    window_days: int,
+    web_url: str,
+    previous: tuple[str, str] | None,
+    names: Mapping[int, str] | None = None,
+) -> Digest:
+    """Compare ``analysis`` with the previous digest's stored state (period, JSON)."""
+    before: dict[str, Any] = json.loads(previous[1]) if previous else {"findings": {}, "counts": {}}
+    was: Mapping[str, str] = before.get("findings", {})
+    flaky, failing, recovered = [], [], []
+    for finding in analysis.findings:
+        key = f"{finding.sample_id}:{finding.platform}"
+        kind = _sticky(finding, was.get(key))
+        if kind == FLAKY:
+            flaky.append(Entry(finding, was.get(key) != FLAKY))
+        elif kind == FAILING:
+            failing.append(Entry(finding, was.get(key) != FAILING))
+        elif was.get(key) in FLAGGED:
+            recovered.append(Entry(finding, True))
+    present = {f"{f.sample_id}:{f.platform}" for f in analysis.findings}
+    gone = [key for key, kind in was.items() if kind in FLAGGED and key not in present]
+    recovered.extend(Entry(_quiet(key, names or {}), True) for key in sorted(gone))
+    counts = {
+        "flaky": len(flaky),
+        "failing": len(failing),
+        "runs": analysis.runs_analysed,
+        "excluded": sum(analysis.excluded.values()),
+    }
+    old_counts: Mapping[str, int] = before.get("counts", {})
+    return Digest(
+        period=period,
+        generated_at=generated_at,
+        window_days=window_days,
+        runs_analysed=analysis.runs_analysed,
+        excluded=dict(analysis.excluded),
+        new_flaky=tuple(e for e in flaky if e.new),
+        still_flaky=tuple(e for e in flaky if not e.new),
+        failing=tuple(failing),
+        recovered=tuple(recovered),
+        pr_breakages=analysis.pr_breakages,
+        error_types=dict(analysis.error_types),
+        trend={name: (old_counts.get(name) if previous else None, value) for name, value in counts.items()},
+        previous_period=previous[0] if previous else None,
+        web_url=web_url.rstrip("/"),
+    )
+
+
+def _sticky(finding: Finding, before: str | None) -> str:
+    """Hysteresis: a flagged sample stays flagged until the analysis calls it fixed."""
+    if before in FLAGGED and finding.classification == STABLE:
+        return before
+    return finding.classification
+
+
+def _quiet(key: str, names: Mapping[int, str]) -> Finding:
+    sample_id, platform = key.split(":", 1)
+    name = names.get(int(sample_id), f"sample {sample_id}")
+    return Finding(int(sample_id), name, platform, FIXED, 0.0, 0.0, 0, 0, 0, 0, None, None, (), (), "")

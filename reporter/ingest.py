@@ -1,0 +1,224 @@
+"""Find runs that finished since the last look and store each one completely or not at all.
+
+The live server lists runs newest first, offers no "finished since" filter and
+lets runs finish out of order, so a poll: scans the head of the list down to
+the highest run id already known, fetches any id it skipped, re-checks runs it
+left queued or running, and ingests every finished run whose status or
+completion time differs from what is stored (new, late or restarted).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from reporter.client import PlatformClient
+from reporter.config import Settings
+from reporter.errors import (
+    NotFound,
+    PlatformError,
+    PlatformUnreachable,
+    RateLimited,
+    ScopeMissing,
+    TokenRejected,
+)
+from reporter.models import EVIDENCE, KNOWN_STATUSES, ErrorBucket, Run, RunSample
+from reporter.store import KnownRun, Store, iso
+
+logger = logging.getLogger(__name__)
+FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one polling cycle did."""
+
+    listed: int
+    ingested: int
+    pending: int
+    failed: tuple[str, ...]
+    requests: int
+    seconds: float
+    new_run_ids: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    run: Run
+    tests: list[RunSample]
+    by_sample: list[ErrorBucket]
+    by_type: list[ErrorBucket]
+
+
+def poll(
+    client: PlatformClient,
+    store: Store,
+    settings: Settings,
+    *,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> PollResult:
+    """One cycle. ``since`` turns it into a backfill reaching back to that time."""
+    started, requests_before = time.perf_counter(), client.requests
+    now = now or datetime.now(UTC)
+    high = store.high_water()
+    horizon = since or now - timedelta(days=settings.analysis.window_days)
+    observed = _scan_head(client, settings, high if since is None else 0, horizon)
+    observed.update(_fill_gaps(client, high, observed))
+    observed.update(_recheck_pending(client, store, observed))
+    known = store.known(observed)
+    todo = _triage(store, settings, observed.values(), known, now)
+    ingested, failed = _ingest(client, store, settings, todo, progress)
+    store.prune(now - timedelta(days=max(settings.state.retention_days, settings.analysis.window_days)))
+    return PollResult(
+        listed=len(observed),
+        ingested=len(ingested),
+        pending=len(store.pending()),
+        failed=tuple(failed),
+        requests=client.requests - requests_before,
+        seconds=time.perf_counter() - started,
+        new_run_ids=tuple(sorted(ingested)),
+    )
+
+
+def _scan_head(client: PlatformClient, settings: Settings, high: int, horizon: datetime) -> dict[int, Run]:
+    """Newest runs first, down to the highest known id (or the horizon on a first poll)."""
+    seen: dict[int, Run] = {}
+    page_size = settings.ingest.page_size
+    for run in client.runs({"sort": "-run_id"}, page_size):
+        seen[run.run_id] = run
+        old = run.run_id <= high if high else _before(run, horizon)
+        if old and len(seen) >= page_size:
+            break
+    return seen
+
+
+def _before(run: Run, horizon: datetime) -> bool:
+    moment = run.created_at or run.queued_at
+    return moment is not None and moment < horizon
+
+
+def _fill_gaps(client: PlatformClient, high: int, seen: dict[int, Run]) -> dict[int, Run]:
+    """Ids the listing skipped (pages shift while runs arrive): fetch them one by one."""
+    top = max(seen, default=high)
+    found: dict[int, Run] = {}
+    for run_id in range(high + 1, top + 1):
+        if run_id in seen:
+            continue
+        try:
+            found[run_id] = client.run(run_id)
+        except NotFound:
+            logger.debug("run %d is listed nowhere and not found; skipping it", run_id)
+    return found
+
+
+def _recheck_pending(client: PlatformClient, store: Store, seen: dict[int, Run]) -> dict[int, Run]:
+    found: dict[int, Run] = {}
+    for known in store.pending():
+        if known.run_id in seen:
+            continue
+        try:
+            found[known.run_id] = client.run(known.run_id)
+        except NotFound:
+            logger.warning("run %d was pending but is gone from the platform; dropping it", known.run_id)
+            store.record(_gone(known), "abandoned")
+    return found
+
+
+def _gone(known: KnownRun) -> Run:
+    return Run(run_id=known.run_id, status=known.status, platform="linux", repository="?", commit_sha="?")
+
+
+def _triage(
+    store: Store, settings: Settings, runs: Iterable[Run], known: dict[int, KnownRun], now: datetime
+) -> list[Run]:
+    """Record filtered and pending runs; return the finished ones that need (re-)ingesting."""
+    todo: list[Run] = []
+    max_age = timedelta(hours=settings.ingest.max_pending_age_hours)
+    for run in sorted(runs, key=lambda r: r.run_id):
+        before = known.get(run.run_id)
+        if not _wanted(run, settings):
+            if before is None or before.state != "filtered":
+                store.record(run, "filtered")
+            continue
+        if run.status not in KNOWN_STATUSES:
+            logger.warning(
+                "run %d has unknown status %r; treating it as not finished yet", run.run_id, run.status
+            )
+        if not run.finished:
+            state = "abandoned" if run.created_at and now - run.created_at > max_age else "pending"
+            if before is None or (before.state, before.status) != (state, run.status):
+                store.record(run, state)
+            continue
+        unchanged = (
+            before is not None
+            and before.state == "ingested"
+            and (before.status, before.completed_at) == (run.status, iso(run.completed_at))
+        )
+        if not unchanged:
+            todo.append(run)
+    return todo
+
+
+def _wanted(run: Run, settings: Settings) -> bool:
+    filters = settings.filters
+    if filters.repository and run.repository.lower() != filters.repository.lower():
+        return False
+    if run.platform not in filters.platforms or run.kind not in filters.test_types:
+        return False
+    return not (filters.branches and run.kind == "commit" and run.branch not in filters.branches)
+
+
+def _ingest(
+    client: PlatformClient, store: Store, settings: Settings, todo: list[Run], progress: Progress | None
+) -> tuple[list[int], list[str]]:
+    ingested: list[int] = []
+    failed: list[str] = []
+    for run in todo:
+        store.record(run, "pending")  # a crash from here on leaves it to be re-checked
+    quiet = [run for run in todo if run.status not in EVIDENCE]
+    for run in quiet:
+        store.save_run(run, [], [], [])  # canceled/error runs are kept, as noise, without results
+        ingested.append(run.run_id)
+    loud = [run for run in todo if run.status in EVIDENCE]
+    done = len(quiet)
+    if progress:
+        progress(done, len(todo))
+    with ThreadPoolExecutor(settings.platform.concurrency, thread_name_prefix="fetch") as pool:
+        futures: dict[Future[_Fetched], Run] = {pool.submit(_fetch, client, run): run for run in loud}
+        try:
+            for future in as_completed(futures):
+                run = futures[future]
+                done += 1
+                try:
+                    fetched = future.result()
+                except FATAL:
+                    raise
+                except NotFound:
+                    logger.warning("run %d disappeared while being fetched; skipping it", run.run_id)
+                    continue
+                except PlatformError as exc:
+                    logger.warning("run %d not ingested this cycle: %s", run.run_id, exc)
+                    failed.append(f"run {run.run_id}: {exc}")
+                    continue
+                store.save_run(fetched.run, fetched.tests, fetched.by_sample, fetched.by_type)
+                ingested.append(run.run_id)
+                if progress:
+                    progress(done, len(todo))
+        finally:
+            for future in futures:
+                future.cancel()
+    return ingested, failed
+
+
+def _fetch(client: PlatformClient, run: Run) -> _Fetched:
+    tests = client.run_samples(run.run_id)
+    by_sample = client.error_summary(run.run_id, "sample_id")
+    by_type = client.error_summary(run.run_id, "type")
+    return _Fetched(run, tests, by_sample, by_type)

@@ -1,0 +1,122 @@
+"""Where the stages meet: poll, digest and delivery as the CLI, the scheduler and the demo run them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from reporter import analysis, digest, ingest
+from reporter.client import PlatformClient
+from reporter.config import Settings
+from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.history import History
+from reporter.render import Renderer
+from reporter.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    """One digest job: the digest, whether it was new, and what delivery did."""
+
+    digest: digest.Digest
+    queued: bool
+    delivery: DeliveryReport
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.state.path)
+
+
+def poll(
+    settings: Settings,
+    store: Store,
+    client: PlatformClient | None = None,
+    *,
+    since: datetime | None = None,
+    progress: ingest.Progress | None = None,
+) -> ingest.PollResult:
+    """One polling cycle (or a backfill when ``since`` is given)."""
+    owned = client is None
+    client = client or PlatformClient(settings.platform)
+    try:
+        result = ingest.poll(client, store, settings, since=since, progress=progress)
+    finally:
+        if owned:
+            client.close()
+    store.set_meta("last_poll", datetime.now(UTC).isoformat())
+    logger.info(
+        "poll: %d runs ingested, %d pending, %d failed, %d requests, %.1f s",
+        result.ingested,
+        result.pending,
+        len(result.failed),
+        result.requests,
+        result.seconds,
+    )
+    return result
+
+
+def analyse(
+    settings: Settings, store: Store, now: datetime | None = None, since: datetime | None = None
+) -> tuple[History, analysis.Analysis]:
+    now = now or datetime.now(UTC)
+    history = store.history(since or now - timedelta(days=settings.analysis.window_days))
+    return history, analysis.analyse(history, settings.analysis)
+
+
+def period_of(settings: Settings, now: datetime) -> str:
+    """The digest period: the local date in the configured time zone."""
+    return now.astimezone(ZoneInfo(settings.schedule.timezone)).date().isoformat()
+
+
+def build_digest(settings: Settings, store: Store, now: datetime | None = None) -> digest.Digest:
+    now = now or datetime.now(UTC)
+    period = period_of(settings, now)
+    history, result = analyse(settings, store, now)
+    return digest.build(
+        result,
+        period=period,
+        generated_at=now,
+        window_days=settings.analysis.window_days,
+        web_url=settings.platform.web_url,
+        previous=store.last_digest(period),
+        names=history.sample_names,
+    )
+
+
+def run_digest(
+    settings: Settings,
+    store: Store,
+    *,
+    channels: list[Channel] | None = None,
+    renderer: Renderer | None = None,
+    now: datetime | None = None,
+) -> DigestResult:
+    """Render this period's digest once, queue it for every channel, deliver what is pending."""
+    channels = channels if channels is not None else channels_from(settings)
+    renderer = renderer or Renderer(settings.templates.directory)
+    made = build_digest(settings, store, now)
+    fresh = not store.has_digest(made.period)
+    if fresh:
+        payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
+        store.enqueue(made.period, made.state(), payloads)
+    else:
+        logger.info("digest %s was already queued; delivering what is still pending", made.period)
+    report = deliver_pending(store, channels)
+    store.set_meta("last_digest", datetime.now(UTC).isoformat())
+    logger.info(
+        "digest %s: %d flaky, %d failing, sent %d, failed %d",
+        made.period,
+        len(made.new_flaky) + len(made.still_flaky),
+        len(made.failing),
+        len(report.sent),
+        len(report.failed),
+    )
+    return DigestResult(made, fresh, report)
+
+
+def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
+    return deliver_pending(store, channels_from(settings))

@@ -1,0 +1,117 @@
+"""The daemon: APScheduler runs poll, digest and delivery retry until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from reporter import jobs
+from reporter.config import Settings
+from reporter.errors import ReporterError
+
+logger = logging.getLogger(__name__)
+
+
+def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundScheduler:
+    """Jobs with fixed ids: never two of one kind at once, missed firings coalesced."""
+    zone = ZoneInfo(settings.schedule.timezone)
+    grace = int(settings.schedule.misfire_grace_hours * 3600)
+    scheduler = BackgroundScheduler(
+        timezone=zone, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
+    )
+    # Poll, digest and retries share the state file: one lock keeps them from interleaving.
+    lock = threading.Lock()
+
+    def guarded(name: str, work: object) -> None:
+        with lock:
+            if stop.is_set():
+                return
+            try:
+                work(settings)  # type: ignore[operator]
+            except ReporterError as exc:
+                logger.error("%s failed: %s", name, exc)
+            except Exception:
+                logger.exception("%s failed unexpectedly", name)
+
+    scheduler.add_job(
+        guarded,
+        IntervalTrigger(minutes=settings.schedule.poll_interval_minutes),
+        args=("poll", _poll),
+        id="poll",
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        guarded,
+        CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone),
+        args=("digest", _digest),
+        id="digest",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        guarded, IntervalTrigger(minutes=15), args=("deliver", _deliver), id="deliver", replace_existing=True
+    )
+    if missed_digest_due(settings, datetime.now(UTC)):
+        scheduler.add_job(
+            guarded, args=("digest (missed)", _digest), id="digest-catch-up", replace_existing=True
+        )
+    return scheduler
+
+
+def missed_digest_due(settings: Settings, now: datetime) -> bool:
+    """True when the last cron firing is within the grace period and its digest was never made."""
+    zone = ZoneInfo(settings.schedule.timezone)
+    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    grace = timedelta(hours=settings.schedule.misfire_grace_hours)
+    last, moment = None, trigger.get_next_fire_time(None, now - grace)
+    while moment is not None and moment <= now:
+        last, moment = moment, trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    if last is None:
+        return False
+    with jobs.open_store(settings) as store:
+        return not store.has_digest(jobs.period_of(settings, last))
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT; the running job finishes, then the process exits 0."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    scheduler = build_scheduler(settings, stop)
+    scheduler.start()
+    logger.info(
+        "reporter daemon started: poll every %s min, digest at %r (%s)",
+        settings.schedule.poll_interval_minutes,
+        settings.schedule.digest_cron,
+        settings.schedule.timezone,
+    )
+    stop.wait()
+    scheduler.shutdown(wait=True)
+
+
+def _poll(settings: Settings) -> None:
+    with jobs.open_store(settings) as store:
+        jobs.poll(settings, store)
+
+
+def _digest(settings: Settings) -> None:
+    with jobs.open_store(settings) as store:
+        jobs.run_digest(settings, store)
+
+
+def _deliver(settings: Settings) -> None:
+    with jobs.open_store(settings) as store:
+        jobs.retry_deliveries(settings, store)

@@ -1,0 +1,351 @@
+"""Serve a scenario on 127.0.0.1 as the Sample Platform API v1, faults included."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from reporter.simulator import views
+from reporter.simulator.scenario import REPOSITORY, Scenario
+
+READ_SCOPES = ("runs:read", "results:read")
+Reply = tuple[int, Any]
+
+
+class BadQuery(Exception):
+    """A query parameter failed validation; carries ``details.fields``."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(fields)
+        self.fields = fields
+
+
+@dataclass
+class Faults:
+    """Switches for injected failures; shares are probabilities per request."""
+
+    server_error: float = 0.0
+    drop: float = 0.0
+    malformed: float = 0.0
+    latency: float = 0.0
+    seed: int = 0
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+
+@dataclass
+class Stats:
+    """What the server saw, for tests and benchmarks."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    faults: int = 0
+    by_path: dict[str, int] = field(default_factory=dict)
+
+
+class SimulatedPlatform:
+    """A real HTTP server on loopback answering like the live Sample Platform."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        tokens: dict[str, tuple[str, ...]] | None = None,
+        rate_limit: int = 120,
+        rate_window: float = 60.0,
+        clock: Callable[[], datetime] | None = None,
+        wall: Callable[[], float] = time.time,
+        faults: Faults | None = None,
+        port: int = 0,
+    ) -> None:
+        self.scenario = scenario
+        self.tokens = tokens if tokens is not None else {"sim-token": READ_SCOPES}
+        self.rate_limit, self.rate_window, self.wall = rate_limit, rate_window, wall
+        self.clock = clock or (lambda: scenario.end)
+        self.faults = faults or Faults()
+        self.stats = Stats()
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/api/v1"
+
+    def start(self) -> SimulatedPlatform:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SimulatedPlatform:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- rate limiting ------------------------------------------------------------------
+    def take(self, bucket: str, limit: int, window: float) -> tuple[bool, dict[str, str]]:
+        """Count one request in ``bucket``'s fixed window; say whether it is allowed."""
+        with self._lock:
+            now = self.wall()
+            start = int(now // window * window)
+            used = self._windows.get(bucket, (start, 0))
+            used = used if used[0] == start else (start, 0)
+            used = (start, used[1] + 1)
+            self._windows[bucket] = used
+        reset = int(start + window) if window >= 1 else start + window
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - used[1])),
+            "X-RateLimit-Reset": str(reset),
+        }
+        if used[1] > limit:
+            headers["Retry-After"] = str(max(1, int(start + window - now + 0.999)))
+            return False, headers
+        return True, headers
+
+    # -- routing --------------------------------------------------------------------------
+    def answer(self, path: str, query: dict[str, str], token: str | None) -> tuple[Reply, dict[str, str]]:
+        route = _route(path)
+        if route is None:
+            return (404, _error("not_found", f"No route for {path}.", {})), {}
+        handler, scope, ids = route
+        if token is None or token not in self.tokens:
+            allowed, headers = self.take("ip:127.0.0.1", 5, 900.0) if token is None else (True, {})
+            if token is not None:
+                allowed, headers = self.take(f"token:{token}", self.rate_limit, self.rate_window)
+            if not allowed:
+                return _too_many(headers), headers
+            return (401, _error("unauthorized", "Bearer token is missing, expired, or invalid.", {})), headers
+        allowed, headers = self.take(f"token:{token}", self.rate_limit, self.rate_window)
+        if not allowed:
+            with self._lock:
+                self.stats.rate_limited += 1
+            return _too_many(headers), headers
+        scopes = self.tokens[token]
+        if scope not in scopes:
+            details = {"required_scopes": [scope], "missing_scopes": [scope], "token_scopes": list(scopes)}
+            return (403, _error("forbidden", "Token does not have the required scope.", details)), headers
+        try:
+            return handler(self, ids, query), headers
+        except BadQuery as exc:
+            body = _error("validation_error", "Request failed schema validation.", {"fields": exc.fields})
+            return (400, body), headers
+
+    def run_by_id(self, run_id: int) -> Any:
+        now = self.clock()
+        for run in self.scenario.runs:
+            if run.run_id == run_id and run.created_at <= now:
+                return run
+        return None
+
+
+def _error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details}
+
+
+def _too_many(headers: dict[str, str]) -> Reply:
+    retry = int(headers.get("Retry-After", "1"))
+    details = {"retry_after": retry, "limit": int(headers["X-RateLimit-Limit"]), "window": "60s"}
+    return 429, _error("rate_limited", f"Rate limit exceeded. Retry after {retry} seconds.", details)
+
+
+def _int(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?\d+", raw) or not low <= int(raw) <= high:
+        raise BadQuery({name: f"Must be an integer between {low} and {high}."})
+    return int(raw)
+
+
+def _page(items: list[Any], query: dict[str, str]) -> Reply:
+    limit = _int(query, "limit", 50, 1, 100)
+    offset = _int(query, "offset", 0, 0, 2147483647)
+    chunk = items[offset : offset + limit]
+    next_offset = offset + limit if offset + limit < len(items) else None
+    pagination = {"limit": limit, "offset": offset, "total": len(items), "next_offset": next_offset}
+    return 200, {"data": chunk, "pagination": pagination, "meta": {}}
+
+
+def _parse_time(raw: str, name: str) -> datetime:
+    # The live server reads only UTC "Z" times correctly; an offset is silently dropped.
+    text = raw[:-1] if raw.endswith("Z") else re.sub(r"[+-]\d\d:\d\d$", "", raw)
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise BadQuery({name: "Must be an ISO 8601 date-time."}) from None
+
+
+def _list_runs(sim: SimulatedPlatform, _ids: list[int], query: dict[str, str]) -> Reply:
+    now = sim.clock()
+    status = query.get("status")
+    if status is not None and status not in ("queued", "running", "canceled"):
+        raise BadQuery({"status": "Must be one of [queued, running, canceled]."})
+    platform = query.get("platform")
+    if platform is not None and platform not in ("linux", "windows"):
+        raise BadQuery({"platform": "Must be one of [linux, windows]."})
+    sort = query.get("sort", "-created_at")
+    if sort not in ("created_at", "-created_at", "run_id", "-run_id"):
+        raise BadQuery({"sort": "Must be one of [created_at, -created_at, run_id, -run_id]."})
+    after = _parse_time(query["created_after"], "created_after") if "created_after" in query else None
+    before = _parse_time(query["created_before"], "created_before") if "created_before" in query else None
+    runs = [r for r in sim.scenario.runs if r.created_at <= now]
+    wanted = {
+        "platform": platform,
+        "branch": query.get("branch"),
+        "commit_sha": query.get("commit_sha"),
+        "repository": query.get("repository"),
+    }
+    selected = []
+    for run in runs:
+        if status is not None and views.run_status(run, now) != status:
+            continue
+        fields = {
+            "platform": run.platform,
+            "branch": run.branch,
+            "commit_sha": run.commit_sha,
+            "repository": REPOSITORY,
+        }
+        if any(v is not None and fields[k] != v for k, v in wanted.items()):
+            continue
+        progress = views.first_progress(run, now)
+        if progress is not None and ((after and progress < after) or (before and progress > before)):
+            continue
+        selected.append(run)
+    selected.sort(key=lambda r: r.run_id, reverse=sort.startswith("-"))
+    return _page([views.run_json(r, now) for r in selected], query)
+
+
+def _get_run(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    run = sim.run_by_id(ids[0])
+    if run is None:
+        return 404, _error("not_found", f"Run {ids[0]} not found.", {})
+    return 200, views.run_json(run, sim.clock())
+
+
+def _summary(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    run = sim.run_by_id(ids[0])
+    if run is None:
+        return 404, _error("not_found", f"Run {ids[0]} not found.", {})
+    return 200, views.run_summary(sim.scenario, run, sim.clock())
+
+
+def _samples(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    run = sim.run_by_id(ids[0])
+    if run is None:
+        return 404, _error("not_found", f"Run {ids[0]} not found.", {})
+    return _page(views.run_samples(sim.scenario, run, sim.clock()), query)
+
+
+def _error_summary(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    group_by = query.get("group_by", "type")
+    if group_by not in ("type", "sample_id", "regression_id", "severity"):
+        raise BadQuery({"group_by": "Must be one of [type, sample_id, regression_id, severity]."})
+    severity = query.get("severity")
+    if severity is not None and severity not in ("info", "warning", "error", "critical"):
+        raise BadQuery({"severity": "Must be one of [info, warning, error, critical]."})
+    run = sim.run_by_id(ids[0])
+    if run is None:
+        return 404, _error("not_found", f"Run {ids[0]} not found.", {})
+    return _page(views.error_buckets(sim.scenario, run, sim.clock(), group_by, severity), query)
+
+
+def _sample(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    body = views.sample_json(sim.scenario, ids[0])
+    if body is None:
+        return 404, _error("not_found", f"Sample {ids[0]} not found.", {})
+    return 200, body
+
+
+_ROUTES: list[tuple[re.Pattern[str], Callable[..., Reply], str]] = [
+    (re.compile(r"/api/v1/runs"), _list_runs, "runs:read"),
+    (re.compile(r"/api/v1/runs/(\d+)"), _get_run, "runs:read"),
+    (re.compile(r"/api/v1/runs/(\d+)/summary"), _summary, "runs:read"),
+    (re.compile(r"/api/v1/runs/(\d+)/samples"), _samples, "runs:read"),
+    (re.compile(r"/api/v1/runs/(\d+)/error-summary"), _error_summary, "results:read"),
+    (re.compile(r"/api/v1/samples/(\d+)"), _sample, "runs:read"),
+]
+
+
+def _route(path: str) -> tuple[Callable[..., Reply], str, list[int]] | None:
+    for pattern, handler, scope in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            return handler, scope, [int(g) for g in match.groups()]
+    return None
+
+
+def _handler_for(sim: SimulatedPlatform) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Silence the default per-request stderr lines."""
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            with sim._lock:
+                sim.stats.requests += 1
+                sim.stats.by_path[url.path] = sim.stats.by_path.get(url.path, 0) + 1
+            auth = self.headers.get("Authorization", "")
+            token = auth[7:] if auth.startswith("Bearer ") else None
+            if self._inject_fault():
+                return
+            (status, body), headers = sim.answer(url.path, query, token)
+            self._send(status, json.dumps(body).encode(), headers)
+
+        def _inject_fault(self) -> bool:
+            faults = sim.faults
+            if faults.latency:
+                time.sleep(faults.latency)
+            with sim._lock:
+                roll = faults.rng.random()
+            if roll < faults.drop:
+                sim.stats.faults += 1
+                self.close_connection = True
+                self.connection.close()
+                return True
+            roll -= faults.drop
+            if roll < faults.server_error:
+                sim.stats.faults += 1
+                self._send(503, b"<html><body>503 Service Unavailable</body></html>", {}, "text/html")
+                return True
+            roll -= faults.server_error
+            if roll < faults.malformed:
+                sim.stats.faults += 1
+                self._send(200, b'{"data": [ {"run_id": 1, "stat', {})
+                return True
+            return False
+
+        def _send(
+            self, status: int, body: bytes, headers: dict[str, str], content_type: str = "application/json"
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler

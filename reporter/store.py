@@ -1,0 +1,424 @@
+"""The local SQLite state: ingested runs, digests sent and the delivery outbox.
+
+One file, WAL mode, foreign keys on, named migrations recorded in the
+``migrations`` table. A run's rows and its ``ingested`` mark are written in
+one transaction, so a crash leaves the whole run or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reporter.errors import StoreError
+from reporter.history import History, RunRecord
+from reporter.models import ErrorBucket, Run, RunSample
+
+logger = logging.getLogger(__name__)
+TESTED = ("pass", "fail", "missing_output")
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "001_runs",
+        """
+        CREATE TABLE runs (
+            run_id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repository TEXT NOT NULL,
+            branch TEXT,
+            commit_sha TEXT NOT NULL,
+            pr_number INTEGER,
+            test_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT,
+            started_at TEXT,
+            completed_at TEXT,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'ingested', 'filtered', 'abandoned')),
+            seen_at TEXT NOT NULL,
+            ingested_at TEXT
+        );
+        CREATE INDEX runs_state ON runs (state);
+        CREATE INDEX runs_completed ON runs (completed_at);
+        CREATE TABLE run_tests (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            regression_id INTEGER NOT NULL,
+            sample_id INTEGER,
+            status TEXT NOT NULL,
+            PRIMARY KEY (run_id, regression_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE sample_errors (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            sample_id INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            PRIMARY KEY (run_id, sample_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE type_errors (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            error_type TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            sample_ids TEXT NOT NULL,
+            PRIMARY KEY (run_id, error_type)
+        ) WITHOUT ROWID;
+        CREATE TABLE samples (sample_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    ),
+    (
+        "002_digests_outbox",
+        """
+        CREATE TABLE digests (
+            period TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            findings TEXT NOT NULL
+        );
+        CREATE TABLE outbox (
+            key TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            period TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+    """,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRun:
+    """What the store remembers of a run to decide whether to fetch it again."""
+
+    run_id: int
+    status: str
+    state: str
+    completed_at: str | None
+    created_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    key: str
+    channel: str
+    period: str
+    payload: str
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Store:
+    """Typed access to the state file; one connection, used from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = _connect(path)
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+            for name, script in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
+                logger.info("state %s: applied migration %s", self.path, name)
+
+    def migrations(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def high_water(self) -> int:
+        row = self._db.execute("SELECT MAX(run_id) FROM runs").fetchone()
+        return int(row[0] or 0)
+
+    def known(self, run_ids: Iterable[int]) -> dict[int, KnownRun]:
+        ids = list(run_ids)
+        found: dict[int, KnownRun] = {}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT run_id, status, state, completed_at, created_at FROM runs WHERE run_id IN ({marks})",
+                part,
+            )
+            found.update({row[0]: KnownRun(*row) for row in rows})
+        return found
+
+    def pending(self) -> list[KnownRun]:
+        rows = self._db.execute(
+            "SELECT run_id, status, state, completed_at, created_at FROM runs WHERE state = 'pending' "
+            "ORDER BY run_id"
+        )
+        return [KnownRun(*row) for row in rows]
+
+    def record(self, run: Run, state: str) -> None:
+        """Remember a run seen but not ingested (pending, filtered out or abandoned)."""
+        with self.transaction() as db:
+            _upsert_run(db, run, state)
+
+    def save_run(
+        self, run: Run, tests: list[RunSample], by_sample: list[ErrorBucket], by_type: list[ErrorBucket]
+    ) -> None:
+        """Replace everything stored for ``run`` and mark it ingested, atomically."""
+        with self.transaction() as db:
+            _upsert_run(db, run, "ingested")
+            for table in ("run_tests", "sample_errors", "type_errors"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.run_id,))
+            db.executemany(
+                "INSERT INTO run_tests VALUES (?, ?, ?, ?)",
+                [(run.run_id, t.regression_test_id, t.sample_id, t.status) for t in tests],
+            )
+            db.executemany(
+                "INSERT INTO sample_errors VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "count = count + excluded.count",
+                [(run.run_id, int(b.key), b.count, b.severity) for b in by_sample if b.key.isdigit()],
+            )
+            db.executemany(
+                "INSERT INTO type_errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(run.run_id, b.key, b.count, b.severity, json.dumps(sorted(b.sample_ids))) for b in by_type],
+            )
+            names = {(t.sample_id, t.sample_name) for t in tests if t.sample_id and t.sample_name}
+            db.executemany(
+                "INSERT INTO samples VALUES (?, ?) ON CONFLICT DO UPDATE SET name = excluded.name",
+                sorted(names),
+            )
+            db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")
+        return {str(state): int(n) for state, n in rows}
+
+    def ingested_ids(self) -> set[int]:
+        return {row[0] for row in self._db.execute("SELECT run_id FROM runs WHERE state = 'ingested'")}
+
+    def prune(self, before: datetime) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM runs WHERE COALESCE(completed_at, created_at) < ? AND state != 'pending'",
+                (iso(before),),
+            )
+            return cursor.rowcount
+
+    # -- history for the analysis -----------------------------------------------------------
+    def history(self, since: datetime) -> History:
+        """Every ingested run completed since ``since``, oldest first, with per-sample results."""
+        cutoff = iso(since)
+        runs = self._db.execute(
+            "SELECT run_id, platform, commit_sha, branch, pr_number, test_type, status, created_at, "
+            "completed_at FROM runs WHERE state = 'ingested' AND completed_at >= ? ORDER BY run_id",
+            (cutoff,),
+        ).fetchall()
+        tested: dict[int, set[int]] = defaultdict(set)
+        regressions: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for run_id, regression_id, sample_id, status in self._db.execute(
+            "SELECT t.run_id, t.regression_id, t.sample_id, t.status FROM run_tests t JOIN runs r "
+            "USING (run_id) WHERE r.state = 'ingested' AND r.completed_at >= ?",
+            (cutoff,),
+        ):
+            if sample_id is None or status not in TESTED:
+                continue
+            tested[run_id].add(sample_id)
+            if status != "pass":
+                regressions[run_id][sample_id].append(regression_id)
+        failures: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for run_id, sample_id in self._db.execute(
+            "SELECT e.run_id, e.sample_id FROM sample_errors e JOIN runs r USING (run_id) "
+            "WHERE r.state = 'ingested' AND r.completed_at >= ?",
+            (cutoff,),
+        ):
+            failures[run_id][sample_id]
+        for run_id, error_type, sample_ids in self._db.execute(
+            "SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e JOIN runs r USING (run_id) "
+            "WHERE r.state = 'ingested' AND r.completed_at >= ?",
+            (cutoff,),
+        ):
+            for sample_id in json.loads(sample_ids):
+                if sample_id in failures[run_id]:
+                    failures[run_id][sample_id].add(error_type)
+        records = tuple(
+            RunRecord(
+                run_id=row[0],
+                platform=row[1],
+                commit_sha=row[2],
+                branch=row[3],
+                pr_number=row[4],
+                kind=row[5],
+                status=row[6],
+                created_at=_when(row[7]),
+                completed_at=_when(row[8]),
+                tested=frozenset(tested.get(row[0], ())),
+                failures={s: tuple(sorted(t)) for s, t in failures.get(row[0], {}).items()},
+                failed_regressions={s: tuple(sorted(r)) for s, r in regressions.get(row[0], {}).items()},
+            )
+            for row in runs
+        )
+        names = dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
+        return History(records, names)
+
+    # -- digests and outbox -----------------------------------------------------------------
+    def last_digest(self, before_period: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT period, findings FROM digests WHERE period < ? ORDER BY period DESC LIMIT 1",
+            (before_period,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def has_digest(self, period: str) -> bool:
+        return self._db.execute("SELECT 1 FROM digests WHERE period = ?", (period,)).fetchone() is not None
+
+    def enqueue(self, period: str, findings_json: str, payloads: dict[str, str]) -> None:
+        """Record a digest and one outbox item per channel, once per period (idempotent)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO digests VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (period, now_iso(), findings_json),
+            )
+            db.executemany(
+                "INSERT INTO outbox (key, channel, period, payload, status, created_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                [
+                    (f"{channel}:{period}", channel, period, payload, now_iso())
+                    for channel, payload in payloads.items()
+                ],
+            )
+
+    def outbox(self, statuses: tuple[str, ...] = ("pending",)) -> list[OutboxItem]:
+        marks = ",".join("?" * len(statuses))
+        rows = self._db.execute(
+            f"SELECT key, channel, period, payload, status, attempts, last_error FROM outbox "
+            f"WHERE status IN ({marks}) ORDER BY created_at, key",
+            statuses,
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    def mark_sent(self, key: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE key = ?",
+                (now_iso(), key),
+            )
+
+    def mark_failed(self, key: str, error: str, *, final: bool) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ? WHERE key = ?",
+                ("failed" if final else "pending", error[:500], key),
+            )
+
+
+def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:
+    db.execute(
+        """INSERT INTO runs (run_id, platform, repository, branch, commit_sha, pr_number, test_type,
+               status, created_at, started_at, completed_at, state, seen_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, state = excluded.state,
+               started_at = excluded.started_at, completed_at = excluded.completed_at,
+               seen_at = excluded.seen_at""",
+        (
+            run.run_id,
+            run.platform,
+            run.repository,
+            run.branch,
+            run.commit_sha,
+            run.pr_number,
+            run.kind,
+            run.status,
+            iso(run.created_at),
+            iso(run.started_at),
+            iso(run.completed_at),
+            state,
+            now_iso(),
+        ),
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA busy_timeout = 10000")
+    except OSError as exc:
+        raise StoreError(
+            f"{path}: cannot create the state file ({exc.strerror}); "
+            "check state.path and the directory's permissions"
+        ) from exc
+    except sqlite3.Error as exc:
+        raise _store_error(path, exc) from exc
+    return db
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        hint = "another reporter process holds it; wait for it or stop it"
+    elif "not a database" in text or "malformed" in text:
+        hint = "the file is corrupted or not a reporter state file; move it aside to start afresh"
+    elif "readonly" in text or "unable to open" in text:
+        hint = "check the file's and its directory's permissions"
+    else:
+        hint = "check state.path"
+    return StoreError(f"{path}: state database error: {text}; {hint}")

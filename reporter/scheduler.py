@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
@@ -23,46 +24,35 @@ logger = logging.getLogger(__name__)
 def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundScheduler:
     """Jobs with fixed ids: never two of one kind at once, missed firings coalesced."""
     zone = ZoneInfo(settings.schedule.timezone)
-    grace = int(settings.schedule.misfire_grace_hours * 3600)
-    scheduler = BackgroundScheduler(
-        timezone=zone, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
-    )
+    scheduler = BackgroundScheduler(timezone=zone)
+    once = {
+        "coalesce": True,
+        "max_instances": 1,
+        "misfire_grace_time": int(settings.schedule.misfire_grace_hours * 3600),
+        "replace_existing": True,
+    }
     # Poll, digest and retries share the state file: one lock keeps them from interleaving.
     lock = threading.Lock()
 
-    def guarded(name: str, work: object) -> None:
+    def guarded(name: str, work: Callable[[Settings], None]) -> None:
         with lock:
             if stop.is_set():
                 return
             try:
-                work(settings)  # type: ignore[operator]
+                work(settings)
             except ReporterError as exc:
                 logger.error("%s failed: %s", name, exc)
             except Exception:
                 logger.exception("%s failed unexpectedly", name)
 
-    scheduler.add_job(
-        guarded,
-        IntervalTrigger(minutes=settings.schedule.poll_interval_minutes),
-        args=("poll", _poll),
-        id="poll",
-        replace_existing=True,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        guarded,
-        CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone),
-        args=("digest", _digest),
-        id="digest",
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        guarded, IntervalTrigger(minutes=15), args=("deliver", _deliver), id="deliver", replace_existing=True
-    )
-    if missed_digest_due(settings, datetime.now(UTC)):
-        scheduler.add_job(
-            guarded, args=("digest (missed)", _digest), id="digest-catch-up", replace_existing=True
-        )
+    poll_every = IntervalTrigger(minutes=settings.schedule.poll_interval_minutes)
+    nightly = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    now = datetime.now(UTC)
+    scheduler.add_job(guarded, poll_every, args=("poll", _poll), id="poll", next_run_time=now, **once)
+    scheduler.add_job(guarded, nightly, args=("digest", _digest), id="digest", **once)
+    scheduler.add_job(guarded, IntervalTrigger(minutes=15), args=("deliver", _deliver), id="deliver", **once)
+    if missed_digest_due(settings, now):
+        scheduler.add_job(guarded, args=("missed digest", _digest), id="digest-catch-up", **once)
     return scheduler
 
 

@@ -23,6 +23,10 @@ from reporter.errors import DeliveryError
 from reporter.render import Renderer
 
 logger = logging.getLogger(__name__)
+# slack-sdk logs full request URLs (a webhook URL is a secret) at DEBUG: its clients get a logger
+# that never goes below INFO, whatever the root level is.
+sdk_logger = logging.getLogger(f"{__name__}.sdk")
+sdk_logger.setLevel(logging.INFO)
 EVENT_TYPE = "reporter_digest"
 HINTS = {
     "invalid_auth": "the Slack bot token is invalid; set channels.slack.token",
@@ -48,10 +52,14 @@ class SlackChannel:
         self._web = None
         self._hook = None
         if settings.webhook_url is not None:
-            self._hook = WebhookClient(settings.webhook_url.get_secret_value(), retry_handlers=handlers)
+            self._hook = WebhookClient(
+                settings.webhook_url.get_secret_value(), retry_handlers=handlers, logger=sdk_logger
+            )
         else:
             token = settings.token.get_secret_value() if settings.token else None
-            self._web = WebClient(token=token, base_url=settings.api_url, retry_handlers=handlers)
+            self._web = WebClient(
+                token=token, base_url=settings.api_url, retry_handlers=handlers, logger=sdk_logger
+            )
 
     def __repr__(self) -> str:
         return f"SlackChannel(channel={self.settings.channel!r})"

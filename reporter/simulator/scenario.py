@@ -203,7 +203,11 @@ def _spec(
         )
     if kind in ("regression", "fixed"):
         first = rng.randint(n_commits // 4, n_commits // 2)
-        fix = rng.randint(first + 4, n_commits - 8) if kind == "fixed" else None
+        fix = (
+            min(rng.randint(first + 4, max(first + 4, n_commits - 8)), n_commits - 2)
+            if kind == "fixed"
+            else None
+        )
         platforms = one_platform if rng.random() < 0.5 else PLATFORMS
         return SampleSpec(
             sample_id, name, regression_ids, kind, platforms, 1.0, (rng.choice(ERROR_TYPES),), first, fix

@@ -87,7 +87,7 @@ class SimulatedPlatform:
         return f"http://{host!s}:{port}/api/v1"
 
     def start(self) -> SimulatedPlatform:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 

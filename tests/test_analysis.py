@@ -1,0 +1,148 @@
+"""Hand-written histories for each class and each kind of noise."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, analyse, wilson_lower
+from reporter.config import AnalysisSettings
+from reporter.history import History, RunRecord
+
+SETTINGS = AnalysisSettings()
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+OTHERS = frozenset(range(1, 21))  # twenty healthy samples in every run
+
+
+def history(
+    pattern: str,
+    *,
+    sample: int = 99,
+    platform: str = "linux",
+    commits: Iterable[str] | None = None,
+    extra: Iterable[RunRecord] = (),
+) -> History:
+    """One run per character: '.' pass, 'x' fail; each run on its own commit unless ``commits`` says."""
+    shas = list(commits) if commits is not None else [f"{i:040x}" for i in range(len(pattern))]
+    runs = [
+        run(i + 1, sha, {sample} if c == "x" else set(), tested={sample}, platform=platform)
+        for i, (c, sha) in enumerate(zip(pattern, shas, strict=True))
+    ]
+    ordered = sorted([*runs, *extra], key=lambda r: r.run_id)
+    return History(tuple(ordered), {sample: "sample.ts"})
+
+
+def run(
+    run_id: int,
+    sha: str,
+    failing: set[int],
+    *,
+    tested: set[int] = frozenset(),
+    platform: str = "linux",
+    status: str | None = None,
+    pr: int | None = None,
+) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        platform=platform,
+        commit_sha=sha,
+        branch="pull_request" if pr else "master",
+        pr_number=pr,
+        kind="pr" if pr else "commit",
+        status=status or ("fail" if failing else "pass"),
+        created_at=T0 + timedelta(hours=run_id),
+        completed_at=T0 + timedelta(hours=run_id, minutes=30),
+        tested=frozenset(OTHERS | tested | failing),
+        failures={s: ("exit_code_mismatch",) for s in failing},
+    )
+
+
+def only(h: History) -> str:
+    findings = [f for f in analyse(h, SETTINGS).findings if f.sample_id == 99]
+    return findings[0].classification if findings else "none"
+
+
+def test_same_commit_pass_and_fail_is_flaky() -> None:
+    h = history("....x.......", commits=[f"{i // 2:040x}" for i in range(12)])
+    finding = analyse(h, SETTINGS).findings[0]
+    assert finding.classification == FLAKY
+    assert finding.same_commit_disagreements == 1
+
+
+def test_isolated_failures_that_come_and_go_are_flaky() -> None:
+    finding = analyse(history("..x....x.....x..x...."), SETTINGS).findings[0]
+    assert finding.classification == FLAKY
+    assert finding.failures == 4 and finding.flips == 8
+    assert finding.history == "..x....x.....x..x...."
+
+
+def test_regression_reports_its_first_failing_commit_and_run() -> None:
+    h = history("........xxxxxx")
+    finding = analyse(h, SETTINGS).findings[0]
+    assert finding.classification == FAILING
+    assert finding.first_failure is not None and finding.first_failure.run_id == 9
+    assert finding.first_failure.commit_sha == f"{8:040x}"
+
+
+def test_fixed_regression_needs_several_passes() -> None:
+    assert only(history("....xxxxx..")) == FAILING  # two passes are not yet a fix
+    assert only(history("....xxxxx......")) == FIXED
+
+
+def test_one_failure_is_not_enough_to_call_flaky() -> None:
+    assert only(history("..........x.........")) == STABLE
+
+
+def test_sparse_data_is_not_flaky() -> None:
+    assert only(history("x.x")) == STABLE
+
+
+def test_never_failing_sample_has_no_finding() -> None:
+    assert only(history("..........")) == "none"
+
+
+def test_infrastructure_broken_run_makes_nobody_flaky() -> None:
+    broken = run(100, "f" * 40, set(range(1, 19)), tested={99})
+    h = history("......................", extra=[broken])
+    result = analyse(h, SETTINGS)
+    assert result.infra_run_ids == (100,)
+    assert result.findings == ()
+    assert result.excluded["infrastructure"] == 1
+
+
+def test_canceled_and_error_runs_are_not_evidence() -> None:
+    noise = [run(200 + i, "e" * 40, {99}, status=s) for i, s in enumerate(("canceled", "error", "canceled"))]
+    result = analyse(history("..............", extra=noise), SETTINGS)
+    assert result.findings == ()
+    assert result.excluded["canceled"] == 2 and result.excluded["error"] == 1
+
+
+def test_breakage_only_in_one_pull_request_is_not_flaky() -> None:
+    pr_runs = [run(300 + i, f"{0xABC + i:040x}", {99}, pr=42) for i in range(3)]
+    result = analyse(history("....................", extra=pr_runs), SETTINGS)
+    assert [f for f in result.findings if f.classification in (FLAKY, FAILING)] == []
+    assert [(b.pr_number, b.sample_id) for b in result.pr_breakages] == [(42, 99)]
+
+
+def test_unknown_statuses_are_set_aside() -> None:
+    odd = run(400, "d" * 40, {99}, status="exploded")
+    result = analyse(history("...........", extra=[odd]), SETTINGS)
+    assert result.findings == () and result.excluded["exploded"] == 1
+
+
+def test_platforms_are_judged_apart() -> None:
+    windows = [
+        run(500 + i, f"{i:040x}", {99} if i % 3 == 0 else set(), tested={99}, platform="windows")
+        for i in range(12)
+    ]
+    result = analyse(history("............", extra=windows), SETTINGS)
+    assert {(f.platform, f.classification) for f in result.findings} == {("windows", FLAKY)}
+
+
+def test_score_grows_with_evidence_not_with_a_lucky_ratio() -> None:
+    # the rate's lower bound alone would rank 1 of 2 above 12 of 100; the score counts red runs
+    assert wilson_lower(1, 2) > wilson_lower(12, 100)
+    assert wilson_lower(1, 2) * 2 < wilson_lower(12, 100) * 100
+    few = analyse(history("x.x." + "." * 2), SETTINGS).findings[0]
+    many = analyse(history(("x" + "." * 7) * 12 + "...."), SETTINGS).findings[0]
+    assert many.score > few.score

@@ -1,0 +1,147 @@
+"""Channels against real loopback peers, and the outbox that posts each digest once."""
+
+from __future__ import annotations
+
+import email.policy
+import json
+import logging
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reporter.config import EmailChannel as EmailSettings
+from reporter.config import SlackChannel as SlackSettings
+from reporter.deliver import deliver_pending
+from reporter.deliver.email import EmailChannel
+from reporter.deliver.file import FileChannel
+from reporter.deliver.slack import SlackChannel
+from reporter.errors import DeliveryError
+from reporter.render import Renderer
+from reporter.store import Store
+from tests.conftest import FakeSlack
+from tests.test_render import EVIL, digest_named
+
+
+def bot(fake: FakeSlack, token: str = "xoxb-test-1") -> SlackChannel:
+    return SlackChannel(SlackSettings(token=token, channel="#ci", api_url=f"{fake.url}/api/"))
+
+
+def test_slack_bot_posts_mrkdwn_with_the_outbox_key(slack: FakeSlack) -> None:
+    channel = bot(slack)
+    channel.send(channel.prepare(digest_named(EVIL), Renderer()), "slack:2026-11-20")
+    assert len(slack.posted) == 1
+    posted = slack.posted[0]
+    assert posted["channel"] == "#ci"
+    assert "<!channel>" not in posted["text"] and "&lt;!channel&gt;" in posted["text"]
+    metadata = posted["metadata"]
+    metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+    assert metadata["event_payload"]["key"] == "slack:2026-11-20"
+
+
+def test_slack_does_not_post_twice_after_a_crash(slack: FakeSlack, tmp_path: Path) -> None:
+    channel = bot(slack)
+    payload = channel.prepare(digest_named("a.ts"), Renderer())
+    channel.send(payload, "slack:2026-11-20")  # accepted by Slack, then the process died before recording
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.enqueue("2026-11-20", "{}", {"slack": payload})
+        report = deliver_pending(store, [channel])
+        assert report.sent == ("slack:2026-11-20",)
+        assert store.outbox() == []
+    assert len(slack.posted) == 1
+
+
+def test_slack_invalid_auth_is_explained_and_not_retried(slack: FakeSlack) -> None:
+    slack.fail("conversations.history", "invalid_auth")
+    with pytest.raises(DeliveryError) as caught:
+        bot(slack).send(json.dumps({"text": "hi"}), "slack:x")
+    assert "invalid_auth: the Slack bot token is invalid" in str(caught.value)
+    assert not caught.value.retryable
+
+
+def test_slack_not_in_channel(slack: FakeSlack) -> None:
+    slack.fail("chat.postMessage", "not_in_channel")
+    with pytest.raises(DeliveryError, match="invite it"):
+        bot(slack).send(json.dumps({"text": "hi"}), "slack:x")
+
+
+def test_slack_429_then_success(slack: FakeSlack) -> None:
+    slack.script["chat.postMessage"] = [(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})]
+    bot(slack).send(json.dumps({"text": "hi"}), "slack:x")
+    assert [m for m, _ in slack.requests].count("chat.postMessage") == 2
+    assert len(slack.posted) == 1
+
+
+def test_slack_webhook_gone_is_final(slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    secret_url = f"{slack.url}/hooks/T000/B000/s3cretpath"
+    slack.script["webhook"] = [(404, {"error": "no_service"}, {})]
+    channel = SlackChannel(SlackSettings(webhook_url=secret_url))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(DeliveryError) as caught:
+        channel.send(json.dumps({"text": "hi"}), "slack:x")
+    assert "HTTP 404" in str(caught.value) and not caught.value.retryable
+    channel.send(json.dumps({"text": "hello"}), "slack:y")
+    assert slack.posted[-1]["text"] == "hello"
+    assert "s3cretpath" not in caplog.text + str(caught.value) + repr(channel)
+
+
+def test_failed_delivery_stays_pending_and_is_retried(slack: FakeSlack, tmp_path: Path) -> None:
+    channel = bot(slack)
+    slack.fail("chat.postMessage", "internal_error")
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.enqueue("2026-11-20", "{}", {"slack": json.dumps({"text": "hi"})})
+        first = deliver_pending(store, [channel])
+        assert first.sent == () and len(first.failed) == 1
+        assert store.outbox()[0].attempts == 1
+        second = deliver_pending(store, [channel])
+        assert second.sent == ("slack:2026-11-20",)
+    assert len(slack.posted) == 1
+
+
+def email_channel(server: Any, **extra: Any) -> EmailChannel:
+    return EmailChannel(
+        EmailSettings(
+            host="127.0.0.1",
+            port=server.port,
+            security="none",
+            sender="reporter@ccx.example",
+            recipients=("dev@ccx.example",),
+            **extra,
+        )
+    )
+
+
+def test_email_is_multipart_text_then_html(smtp_server: Any) -> None:
+    channel = email_channel(smtp_server)
+    name = "evil\r\nBcc: victim@example.com <script>x</script> & co"
+    channel.send(channel.prepare(digest_named(name), Renderer()), "email:2026-11-20")
+    [received] = smtp_server.inbox.messages
+    message = message_from_bytes(received.as_bytes(), policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert message["Bcc"] is None and "victim" not in str(message["To"])
+    assert message["Subject"] == "[reporter] 2026-11-20: 0 failing, 1 flaky (1 new)"
+    html = message.get_body(("html",)).get_content()
+    assert "<script>x</script>" not in html and "&lt;script&gt;" in html
+    assert 'href="https://sp.example/sample/99"' in html
+    assert len(received.as_bytes()) < 100_000
+
+
+def test_email_connection_refused_names_the_server() -> None:
+    channel = EmailChannel(
+        EmailSettings(
+            host="127.0.0.1", port=9, security="none", sender="a@b.c", recipients=("d@e.f",), timeout=2
+        )
+    )
+    with pytest.raises(DeliveryError, match="SMTP 127.0.0.1:9"):
+        channel.send(json.dumps({"subject": "s", "text": "t", "html": "<p>h</p>"}), "email:x")
+
+
+def test_file_channel_writes_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "digest.html"
+    channel = FileChannel(target, "html")
+    channel.send(channel.prepare(digest_named("a.ts"), Renderer()), "file:x")
+    assert target.read_text().startswith("<!doctype html>")
+    assert [p.name for p in target.parent.iterdir()] == ["digest.html"]

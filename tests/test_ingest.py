@@ -1,0 +1,151 @@
+"""Polling against the simulator: every finished run exactly once, late and restarted runs included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reporter.client import PlatformClient
+from reporter.config import Settings
+from reporter.ingest import poll
+from reporter.simulator import SimulatedPlatform, generate
+from reporter.simulator.scenario import Scenario
+from reporter.simulator.server import READ_SCOPES
+from reporter.simulator.views import run_status
+from reporter.store import Store
+from tests.conftest import END, SMALL, TOKEN, make_settings
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def finished(scenario: Scenario, now: datetime) -> dict[int, str]:
+    return {
+        r.run_id: status
+        for r in scenario.runs
+        if r.created_at <= now and (status := run_status(r, now)) not in ("queued", "running")
+    }
+
+
+def stored(store: Store) -> dict[int, str]:
+    rows = store._db.execute("SELECT run_id, status FROM runs WHERE state = 'ingested'").fetchall()
+    return dict(rows)
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[Scenario, Clock, SimulatedPlatform, Settings]]:
+    scenario = generate(11, replace(SMALL, restart_share=0.15), end=END)
+    clock = Clock(scenario.start + timedelta(days=2))
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=100_000, clock=clock) as server:
+        yield (
+            scenario,
+            clock,
+            server,
+            make_settings(tmp_path, server.base_url, analysis={"window_days": 30}, ingest={"page_size": 10}),
+        )
+
+
+def test_first_poll_ingests_every_finished_run(
+    platform: SimulatedPlatform, scenario: Scenario, store: Store, client: PlatformClient, settings: Settings
+) -> None:
+    result = poll(client, store, settings, now=END)
+    assert stored(store) == finished(scenario, END)
+    assert result.pending == len([r for r in scenario.runs if run_status(r, END) in ("queued", "running")])
+    assert result.failed == ()
+
+
+def test_idle_poll_costs_one_request(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    poll(client, store, settings, now=END)
+    pending = {r.run_id for r in scenario.runs if run_status(r, END) in ("queued", "running")}
+    before = platform.stats.requests
+    result = poll(client, store, settings, now=END)
+    assert result.ingested == 0
+    # one page of the newest runs; pending runs on that page need no request of their own
+    assert platform.stats.requests - before == 1
+    assert pending  # the scenario does have runs still in flight
+
+
+def test_runs_finishing_late_and_restarted_are_caught(
+    live: tuple[Scenario, Clock, SimulatedPlatform, Settings],
+) -> None:
+    scenario, clock, _server, settings = live
+    with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+        while clock.now < scenario.end:
+            poll(client, store, settings, now=clock.now)
+            assert stored(store) == finished(scenario, clock.now)
+            clock.now += timedelta(hours=3)
+        clock.now = scenario.end + timedelta(days=1)
+        poll(client, store, settings, now=clock.now)
+        assert stored(store) == finished(scenario, clock.now)
+    restarted = [r for r in scenario.runs if len(r.attempts) > 1]
+    assert restarted, "the scenario restarts some runs"
+
+
+def test_restarted_run_is_replaced_not_duplicated(
+    live: tuple[Scenario, Clock, SimulatedPlatform, Settings],
+) -> None:
+    scenario, clock, _server, settings = live
+    run = next(r for r in scenario.runs if len(r.attempts) > 1)
+    clock.now = run.attempts[0].completed_at + timedelta(minutes=1)
+    with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+        poll(client, store, settings, now=clock.now)
+        first = store.known([run.run_id])[run.run_id]
+        clock.now = run.attempts[1].queued_at + timedelta(minutes=1)
+        poll(client, store, settings, now=clock.now)
+        assert store.known([run.run_id])[run.run_id].state == "pending"
+        clock.now = run.attempts[1].completed_at + timedelta(minutes=1)
+        poll(client, store, settings, now=clock.now)
+        second = store.known([run.run_id])[run.run_id]
+    assert first.state == second.state == "ingested"
+    assert first.completed_at != second.completed_at
+
+
+def test_filters_keep_unwanted_runs_out(
+    platform: SimulatedPlatform, tmp_path: Path, scenario: Scenario
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        platform.base_url,
+        analysis={"window_days": 30},
+        filters={"platforms": ["linux"], "test_types": ["commit"]},
+    )
+    with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+        poll(client, store, settings, now=END)
+        ingested = store.history(END - timedelta(days=30)).runs
+    assert ingested and {r.platform for r in ingested} == {"linux"}
+    assert {r.kind for r in ingested} == {"commit"}
+
+
+def test_canceled_runs_are_kept_without_results(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    poll(client, store, settings, now=END)
+    quiet = [r for r in store.history(END - timedelta(days=30)).runs if not r.evidence]
+    expected = [r for r in scenario.runs if run_status(r, END) in ("canceled", "error")]
+    assert len(quiet) == len(expected) and all(not r.failures and not r.tested for r in quiet)
+
+
+def test_a_broken_run_is_retried_next_cycle(
+    platform: SimulatedPlatform, store: Store, settings: Settings, scenario: Scenario
+) -> None:
+    platform.faults.malformed = 0.3
+    with PlatformClient(settings.platform, sleep=lambda _s: None) as client:
+        for _ in range(8):
+            try:
+                poll(client, store, settings, now=END)
+            except Exception:
+                continue
+        platform.faults.malformed = 0.0
+        poll(client, store, settings, now=END)
+    assert stored(store) == finished(scenario, END)

@@ -37,7 +37,7 @@ class PlatformSettings(_Section):
     token: SecretStr
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
-    concurrency: int = Field(4, ge=1, le=32)
+    concurrency: int = Field(8, ge=1, le=32)
     max_attempts: int = Field(6, ge=1, le=20)
     max_retry_seconds: float = Field(300.0, gt=0)
     max_retry_after: float = Field(120.0, gt=0)
@@ -66,7 +66,6 @@ class StateSettings(_Section):
 
 class IngestSettings(_Section):
     max_pending_age_hours: float = Field(48.0, gt=0)
-    recheck_hours: float = Field(24.0, ge=0)
     page_size: int = Field(25, ge=1, le=100)
 
 

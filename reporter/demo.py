@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reporter import jobs
+from reporter import ingest, jobs
 from reporter.analysis import FAILING, FLAKY, Analysis
 from reporter.config import Settings, settings_from_mapping
 from reporter.deliver import Channel
@@ -54,7 +53,7 @@ def run_demo(
     seed: int = 7,
     days: int = 14,
     fmt: str = "text",
-    progress: Callable[[int, int], None] | None = None,
+    progress: ingest.Progress | None = None,
     echo: bool = True,
 ) -> DemoOutcome:
     """Simulate ``days`` of CI, poll it, analyse it, and write the digest as text and HTML."""

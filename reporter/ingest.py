@@ -2,9 +2,11 @@
 
 The live server lists runs newest first, offers no "finished since" filter and
 lets runs finish out of order, so a poll: scans the head of the list down to
-the highest run id already known, fetches any id it skipped, re-checks runs it
-left queued or running, and ingests every finished run whose status or
-completion time differs from what is stored (new, late or restarted).
+the highest run id already known, fetches any id it skipped, lists runs whose
+progress began since the platform time it saw last (a restart clears a run's
+progress, so restarted runs of any age show up there), re-checks runs it left
+queued or running, and ingests every finished run whose status or completion
+time differs from what is stored (new, late or restarted).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from reporter.store import KnownRun, Store, iso
 
 logger = logging.getLogger(__name__)
 FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)
-Progress = Callable[[int, int], None]
+RESTART_MARGIN = timedelta(hours=1)
+Progress = Callable[[int, int, int], None]  # runs done, runs to do, requests so far
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,14 @@ def poll(
     horizon = since or now - timedelta(days=settings.analysis.window_days)
     observed = _scan_head(client, settings, high if since is None else 0, horizon)
     observed.update(_fill_gaps(client, high, observed))
+    watermark = store.meta("platform_watermark")
+    if watermark is not None and since is None:
+        observed.update(_scan_restarted(client, settings, datetime.fromisoformat(watermark), observed))
     observed.update(_recheck_pending(client, store, observed))
     known = store.known(observed)
     todo = _triage(store, settings, observed.values(), known, now)
     ingested, failed = _ingest(client, store, settings, todo, progress)
+    _advance_watermark(store, observed.values(), watermark)
     store.prune(now - timedelta(days=max(settings.state.retention_days, settings.analysis.window_days)))
     return PollResult(
         listed=len(observed),
@@ -102,6 +109,31 @@ def _scan_head(client: PlatformClient, settings: Settings, high: int, horizon: d
 def _before(run: Run, horizon: datetime) -> bool:
     moment = run.created_at or run.queued_at
     return moment is not None and moment < horizon
+
+
+def _scan_restarted(
+    client: PlatformClient, settings: Settings, watermark: datetime, seen: dict[int, Run]
+) -> dict[int, Run]:
+    """Runs whose progress began after the platform time last seen: restarts included.
+
+    ``created_after`` filters on a run's first progress time, which a restart resets; queued runs
+    match every window. Times are sent as UTC ``Z``, the only form the live server reads right.
+    """
+    since = (watermark - RESTART_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found: dict[int, Run] = {}
+    for run in client.runs({"sort": "-run_id", "created_after": since}, settings.ingest.page_size):
+        if run.run_id not in seen:
+            found[run.run_id] = run
+    return found
+
+
+def _advance_watermark(store: Store, runs: Iterable[Run], previous: str | None) -> None:
+    """Remember the newest platform timestamp seen: the platform's clock, not ours."""
+    moments = [m for run in runs for m in (run.created_at, run.started_at, run.completed_at) if m]
+    if previous is not None:
+        moments.append(datetime.fromisoformat(previous))
+    if moments:
+        store.set_meta("platform_watermark", max(moments).astimezone(UTC).isoformat())
 
 
 def _fill_gaps(client: PlatformClient, high: int, seen: dict[int, Run]) -> dict[int, Run]:
@@ -152,7 +184,8 @@ def _triage(
                 "run %d has unknown status %r; treating it as not finished yet", run.run_id, run.status
             )
         if not run.finished:
-            state = "abandoned" if run.created_at and now - run.created_at > max_age else "pending"
+            since = run.queued_at or run.created_at  # a restart queues an old run anew
+            state = "abandoned" if since and now - since > max_age else "pending"
             if before is None or (before.state, before.status) != (state, run.status):
                 store.record(run, state)
             continue
@@ -189,7 +222,7 @@ def _ingest(
     loud = [run for run in todo if run.status in EVIDENCE]
     done = len(quiet)
     if progress:
-        progress(done, len(todo))
+        progress(done, len(todo), client.requests)
     with ThreadPoolExecutor(settings.platform.concurrency, thread_name_prefix="fetch") as pool:
         futures: dict[Future[_Fetched], Run] = {pool.submit(_fetch, client, run): run for run in loud}
         try:
@@ -210,7 +243,7 @@ def _ingest(
                 store.save_run(fetched.run, fetched.tests, fetched.by_sample, fetched.by_type)
                 ingested.append(run.run_id)
                 if progress:
-                    progress(done, len(todo))
+                    progress(done, len(todo), client.requests)
         finally:
             for future in futures:
                 future.cancel()

@@ -12,22 +12,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 logger = logging.getLogger(__name__)
-Advance = Callable[[int, int], None]
+Advance = Callable[[int, int, int], None]
 
 
 @contextmanager
 def progress_bar(label: str, *, interactive: bool | None = None) -> Iterator[Advance]:
-    """Yield ``advance(done, total)``; draws a bar on a TTY, logs every ten seconds otherwise."""
+    """Yield ``advance(done, total, requests)``: a bar on a TTY, a log line every ten seconds elsewhere."""
     if interactive is None:
         interactive = sys.stderr.isatty()
+    began = time.monotonic()
     if not interactive:
         last = [0.0]
 
-        def log_line(done: int, total: int) -> None:
+        def log_line(done: int, total: int, requests: int) -> None:
             now = time.monotonic()
             if now - last[0] >= 10 or done == total:
                 last[0] = now
-                print(f"{label}: {done}/{total} runs", file=sys.stderr, flush=True)
+                rate = requests / max(now - began, 1e-6)
+                print(
+                    f"{label}: {done}/{total} runs, {requests} requests, {rate:.1f} req/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         yield log_line
         return
@@ -36,12 +42,15 @@ def progress_bar(label: str, *, interactive: bool | None = None) -> Iterator[Adv
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("runs"),
+        TextColumn("{task.fields[requests]} requests, {task.fields[rate]} req/s"),
+        TextColumn("ETA"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label, total=None, requests=0, rate="0.0")
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def advance(done: int, total: int, requests: int) -> None:
+            rate = requests / max(time.monotonic() - began, 1e-6)
+            bar.update(task, completed=done, total=total, requests=requests, rate=f"{rate:.1f}")
 
         yield advance

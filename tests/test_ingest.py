@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.ingest import poll
 from reporter.simulator import SimulatedPlatform, generate
-from reporter.simulator.scenario import Scenario
+from reporter.simulator.scenario import Attempt, Scenario
 from reporter.simulator.server import READ_SCOPES
 from reporter.simulator.views import run_status
 from reporter.store import Store
@@ -63,7 +64,7 @@ def test_first_poll_ingests_every_finished_run(
     assert result.failed == ()
 
 
-def test_idle_poll_costs_one_request(
+def test_idle_poll_costs_two_requests(
     platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
 ) -> None:
     poll(client, store, settings, now=END)
@@ -71,8 +72,9 @@ def test_idle_poll_costs_one_request(
     before = platform.stats.requests
     result = poll(client, store, settings, now=END)
     assert result.ingested == 0
-    # one page of the newest runs; pending runs on that page need no request of their own
-    assert platform.stats.requests - before == 1
+    # one page of the newest runs and one of runs (re)started lately; pending runs on those pages
+    # need no request of their own
+    assert platform.stats.requests - before == 2
     assert pending  # the scenario does have runs still in flight
 
 
@@ -149,3 +151,31 @@ def test_a_broken_run_is_retried_next_cycle(
         platform.faults.malformed = 0.0
         poll(client, store, settings, now=END)
     assert stored(store) == finished(scenario, END)
+
+
+def test_an_old_run_restarted_long_after_is_re_ingested(tmp_path: Path) -> None:
+    scenario = copy.deepcopy(generate(5, SMALL, end=END))
+    old = next(r for r in scenario.runs if r.attempts[-1].outcome == "completed" and len(r.attempts) == 1)
+    first = old.attempts[0]
+    again = END + timedelta(hours=2)
+    flipped = {k: ("pass" if v != "pass" else "diff_mismatch") for k, v in first.results.items()}
+    old.attempts.append(
+        Attempt(again, again + timedelta(minutes=5), again + timedelta(minutes=50), "completed", flipped)
+    )
+    clock = Clock(END)
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=100_000, clock=clock) as server:
+        settings = make_settings(
+            tmp_path, server.base_url, analysis={"window_days": 30}, ingest={"page_size": 5}
+        )
+        with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+            poll(client, store, settings, now=clock.now)
+            before = store.known([old.run_id])[old.run_id]
+            clock.now = again + timedelta(minutes=10)
+            poll(client, store, settings, now=clock.now)
+            assert store.known([old.run_id])[old.run_id].state == "pending"
+            clock.now = again + timedelta(hours=1)
+            poll(client, store, settings, now=clock.now)
+            after = store.known([old.run_id])[old.run_id]
+            assert stored(store) == finished(scenario, clock.now)
+    assert old.run_id < max(r.run_id for r in scenario.runs) - 10  # far below the head page
+    assert before.completed_at != after.completed_at and after.state == "ingested"

@@ -9,13 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from reporter.simulator import views
-from reporter.simulator.scenario import REPOSITORY, Scenario
+from reporter.simulator.scenario import REPOSITORY, Scenario, SimRun
 
 READ_SCOPES = ("runs:read", "results:read")
 Reply = tuple[int, Any]
@@ -42,6 +42,23 @@ class Faults:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+
+class LiveClock:
+    """Platform time that runs ``speed`` times faster than the wall clock from ``start`` on."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        self.start, self.speed = start, speed
+        self._began = time.monotonic()
+        self._frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        if self._frozen is not None:
+            return self._frozen
+        return self.start + timedelta(seconds=(time.monotonic() - self._began) * self.speed)
+
+    def freeze(self, at: datetime) -> None:
+        self._frozen = at
 
 
 @dataclass
@@ -76,6 +93,7 @@ class SimulatedPlatform:
         self.faults = faults or Faults()
         self.stats = Stats()
         self._windows: dict[str, tuple[int, int]] = {}
+        self._by_id = {run.run_id: run for run in scenario.runs}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
@@ -150,12 +168,9 @@ class SimulatedPlatform:
             body = _error("validation_error", "Request failed schema validation.", {"fields": exc.fields})
             return (400, body), headers
 
-    def run_by_id(self, run_id: int) -> Any:
-        now = self.clock()
-        for run in self.scenario.runs:
-            if run.run_id == run_id and run.created_at <= now:
-                return run
-        return None
+    def run_by_id(self, run_id: int) -> SimRun | None:
+        run = self._by_id.get(run_id)
+        return run if run is not None and run.created_at <= self.clock() else None
 
 
 def _error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:

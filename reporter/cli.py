@@ -55,7 +55,7 @@ def cli(ctx: click.Context, config: Path, verbose: int, log_format: str) -> None
       reporter --config reporter.yaml poll
     """
     configure_logging(verbose, log_format)
-    ctx.ensure_object(dict)["config"] = config
+    ctx.ensure_object(dict).update(config=config, verbose=verbose, log_format=log_format)
 
 
 @cli.command()
@@ -68,7 +68,7 @@ def poll(ctx: click.Context) -> None:
       */10 * * * *  reporter --config /etc/reporter.yaml poll
     """
     settings = _settings(ctx)
-    with jobs.open_store(settings) as store:
+    with jobs.writer(settings, "poll") as store:
         result = jobs.poll(settings, store)
         jobs.retry_deliveries(settings, store)
     click.echo(
@@ -100,7 +100,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
       reporter digest --format html --output report.html --dry-run
     """
     settings = _settings(ctx)
-    with jobs.open_store(settings) as store:
+    with jobs.writer(settings, "digest") as store:
         if dry_run or output:
             rendered = Renderer(settings.templates.directory).digest(jobs.build_digest(settings, store), fmt)
             if output:
@@ -184,7 +184,7 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
     )
     from reporter.progress import progress_bar
 
-    with jobs.open_store(settings) as store, progress_bar("backfill") as advance:
+    with jobs.writer(settings, "backfill") as store, progress_bar("backfill") as advance:
         result = jobs.poll(settings, store, since=start, progress=advance)
     click.echo(
         f"backfill: {result.ingested} runs ingested, {result.requests} requests, {result.seconds:.1f} s"
@@ -317,15 +317,18 @@ def status(ctx: click.Context) -> None:
     """
     settings = _settings(ctx)
     with jobs.open_store(settings) as store:
-        click.echo(f"state:        {settings.state.path}")
-        click.echo(f"last poll:    {store.meta('last_poll', 'never')}")
-        click.echo(f"last digest:  {store.meta('last_digest', 'never')}")
-        click.echo(f"runs:         {store.counts()}")
-        for item in store.outbox(("pending", "failed")):
-            click.echo(
-                f"outbox:       {item.key} {item.status} after {item.attempts} attempts: "
-                f"{item.last_error or ''}"
-            )
+        report = jobs.status(settings, store)
+    click.echo(f"state:        {report.state}")
+    click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
+    click.echo(f"last poll:    {report.last_poll}")
+    click.echo(f"last digest:  {report.last_digest}")
+    click.echo(
+        f"next digest:  {report.next_digest.isoformat() if report.next_digest else 'never'} "
+        "(when the daemon runs)"
+    )
+    click.echo(f"last error:   {report.last_error}")
+    for line in report.outbox or ("nothing waiting",):
+        click.echo(f"outbox:       {line}")
 
 
 @cli.command()
@@ -339,6 +342,7 @@ def run(ctx: click.Context) -> None:
     """
     from reporter.scheduler import serve
 
+    configure_logging(max(ctx.obj["verbose"], 1), ctx.obj["log_format"])  # a daemon logs each job
     serve(_settings(ctx))
 
 

@@ -109,22 +109,12 @@ class PlatformClient:
         return self._one(f"samples/{sample_id}", Sample)
 
     def run_samples(self, run_id: int) -> list[RunSample]:
-        return list(
-            self.pages(
-                f"runs/{run_id}/samples", RunSample, {}, run_id=run_id, key=lambda r: r.regression_test_id
-            )
-        )
+        path = f"runs/{run_id}/samples"
+        return list(self.pages(path, RunSample, {"limit": 100}, run_id=run_id, key=_regression_id))
 
     def error_summary(self, run_id: int, group_by: str) -> list[ErrorBucket]:
-        return list(
-            self.pages(
-                f"runs/{run_id}/error-summary",
-                ErrorBucket,
-                {"group_by": group_by},
-                run_id=run_id,
-                key=lambda b: b.key,
-            )
-        )
+        path, params = f"runs/{run_id}/error-summary", {"group_by": group_by, "limit": 100}
+        return list(self.pages(path, ErrorBucket, params, run_id=run_id, key=_bucket_key))
 
     def runs(self, params: dict[str, Any], page_size: int = 25) -> Iterator[Run]:
         """Runs in the order asked for, each once; the caller stops iterating when it has enough."""
@@ -264,6 +254,14 @@ class PlatformClient:
             raise _Transient(
                 ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
             ) from exc
+
+
+def _regression_id(sample: RunSample) -> int:
+    return sample.regression_test_id
+
+
+def _bucket_key(bucket: ErrorBucket) -> str:
+    return bucket.key
 
 
 def _verify(settings: PlatformSettings) -> bool | ssl.SSLContext:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +14,7 @@ from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
 from reporter.history import History
+from reporter.lock import exclusive
 from reporter.render import Renderer
 from reporter.store import Store
 
@@ -28,7 +31,15 @@ class DigestResult:
 
 
 def open_store(settings: Settings) -> Store:
+    """The state for reading, or for writing inside a process that holds the writer lock."""
     return Store(settings.state.path)
+
+
+@contextmanager
+def writer(settings: Settings, purpose: str) -> Iterator[Store]:
+    """The state for writing: fails at once, naming the holder, if another process writes it."""
+    with exclusive(settings.state.path, purpose), open_store(settings) as store:
+        yield store
 
 
 def poll(
@@ -47,7 +58,11 @@ def poll(
     finally:
         if owned:
             client.close()
-    store.set_meta("last_poll", datetime.now(UTC).isoformat())
+    summary = (
+        f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
+        f"{result.requests} requests, {result.seconds:.1f} s"
+    )
+    store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
     logger.info(
         "poll: %d runs ingested, %d pending, %d failed, %d requests, %.1f s",
         result.ingested,
@@ -106,7 +121,11 @@ def run_digest(
     else:
         logger.info("digest %s was already queued; delivering what is still pending", made.period)
     report = deliver_pending(store, channels)
-    store.set_meta("last_digest", datetime.now(UTC).isoformat())
+    store.set_meta(
+        "last_digest",
+        f"{datetime.now(UTC).isoformat(timespec='seconds')} period {made.period}, "
+        f"sent {len(report.sent)}, failed {len(report.failed)}",
+    )
     logger.info(
         "digest %s: %d flaky, %d failing, sent %d, failed %d",
         made.period,
@@ -120,3 +139,43 @@ def run_digest(
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
     return deliver_pending(store, channels_from(settings))
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``reporter status`` shows."""
+
+    state: str
+    last_poll: str
+    last_digest: str
+    last_error: str
+    runs: dict[str, int]
+    next_digest: datetime | None
+    outbox: tuple[str, ...]
+
+
+def status(settings: Settings, store: Store, now: datetime | None = None) -> Status:
+    from apscheduler.triggers.cron import CronTrigger
+
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(settings.schedule.timezone)
+    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    waiting = tuple(
+        f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
+        for i in store.outbox(("pending", "failed"))
+    )
+    return Status(
+        state=str(settings.state.path),
+        last_poll=store.meta("last_poll") or "never",
+        last_digest=store.meta("last_digest") or "never",
+        last_error=store.meta("last_error") or "none",
+        runs=store.counts(),
+        next_digest=trigger.get_next_fire_time(None, now),
+        outbox=waiting,
+    )
+
+
+def record_error(settings: Settings, job: str, error: BaseException) -> None:
+    """Keep the latest job failure for ``reporter status``."""
+    with open_store(settings) as store:
+        store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")

@@ -17,6 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from reporter import jobs
 from reporter.config import Settings
 from reporter.errors import ReporterError
+from reporter.lock import exclusive
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,10 @@ def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundSche
                 work(settings)
             except ReporterError as exc:
                 logger.error("%s failed: %s", name, exc)
-            except Exception:
+                _remember(settings, name, exc)
+            except Exception as exc:
                 logger.exception("%s failed unexpectedly", name)
+                _remember(settings, name, exc)
 
     poll_every = IntervalTrigger(minutes=settings.schedule.poll_interval_minutes)
     nightly = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
@@ -63,7 +66,9 @@ def missed_digest_due(settings: Settings, now: datetime) -> bool:
     grace = timedelta(hours=settings.schedule.misfire_grace_hours)
     last, moment = None, trigger.get_next_fire_time(None, now - grace)
     while moment is not None and moment <= now:
-        last, moment = moment, trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+        # step in UTC: wall-clock arithmetic on a zoned time stalls in a repeated (DST) hour
+        after = moment.astimezone(UTC) + timedelta(seconds=1)
+        last, moment = moment, trigger.get_next_fire_time(moment, after)
     if last is None:
         return False
     with jobs.open_store(settings) as store:
@@ -80,7 +85,11 @@ def serve(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler = build_scheduler(settings, stop)
+    with exclusive(settings.state.path, "run the daemon"):
+        _run_until(stop, build_scheduler(settings, stop), settings)
+
+
+def _run_until(stop: threading.Event, scheduler: BackgroundScheduler, settings: Settings) -> None:
     scheduler.start()
     logger.info(
         "reporter daemon started: poll every %s min, digest at %r (%s)",
@@ -105,3 +114,10 @@ def _digest(settings: Settings) -> None:
 def _deliver(settings: Settings) -> None:
     with jobs.open_store(settings) as store:
         jobs.retry_deliveries(settings, store)
+
+
+def _remember(settings: Settings, job: str, error: BaseException) -> None:
+    try:
+        jobs.record_error(settings, job, error)
+    except ReporterError as exc:
+        logger.error("cannot record the failure of %s: %s", job, exc)

@@ -312,6 +312,7 @@ def _route(path: str) -> tuple[Callable[..., Reply], str, list[int]] | None:
 def _handler_for(sim: SimulatedPlatform) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as they are written
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default per-request stderr lines."""

@@ -1,0 +1,33 @@
+"""One writer at a time: an advisory lock next to the state file, naming the process that holds it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from reporter.errors import StoreError
+
+
+@contextmanager
+def exclusive(state: Path, purpose: str) -> Iterator[None]:
+    """Hold ``<state>.lock`` for the block; fail at once, naming the holder, if another process has it."""
+    path = state.with_name(state.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 200, 0).decode(errors="replace").strip() or "another process"
+            raise StoreError(
+                f"{state}: already in use by {holder}; only one reporter process may write the state "
+                f"at a time (this one wanted to {purpose}). Wait for it to finish or stop it."
+            ) from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"pid {os.getpid()} ({purpose})".encode(), 0)
+        yield
+    finally:
+        os.close(handle)

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)
 RESTART_MARGIN = timedelta(hours=1)
 Progress = Callable[[int, int, int], None]  # runs done, runs to do, requests so far
+Stop = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def poll(
     since: datetime | None = None,
     now: datetime | None = None,
     progress: Progress | None = None,
+    stop: Stop | None = None,
 ) -> PollResult:
     """One cycle. ``since`` turns it into a backfill reaching back to that time."""
     started, requests_before = time.perf_counter(), client.requests
@@ -80,7 +82,9 @@ def poll(
     observed.update(_recheck_pending(client, store, observed))
     known = store.known(observed)
     todo = _triage(store, settings, observed.values(), known, now)
-    ingested, failed = _ingest(client, store, settings, todo, progress)
+    if since is None:
+        todo += _sweep_changed(client, store, settings, now, {run.run_id for run in todo})
+    ingested, failed = _ingest(client, store, settings, todo, progress, stop)
     _advance_watermark(store, observed.values(), watermark)
     store.prune(now - timedelta(days=max(settings.state.retention_days, settings.analysis.window_days)))
     return PollResult(
@@ -125,6 +129,32 @@ def _scan_restarted(
         if run.run_id not in seen:
             found[run.run_id] = run
     return found
+
+
+def _sweep_changed(
+    client: PlatformClient, store: Store, settings: Settings, now: datetime, queued: set[int]
+) -> list[Run]:
+    """Now and then, re-read recent runs' error summaries: an approved baseline changes them."""
+    last = store.meta("last_sweep")
+    interval = timedelta(minutes=settings.ingest.recheck_interval_minutes)
+    if last is not None and now - datetime.fromisoformat(last) < interval:
+        return []
+    watermark = store.meta("platform_watermark")
+    reference = datetime.fromisoformat(watermark) if watermark else now
+    changed = []
+    for run in store.recent_evidence(reference - timedelta(hours=settings.ingest.recheck_hours)):
+        if run.run_id in queued:
+            continue
+        try:
+            buckets = client.error_summary(run.run_id, "sample_id")
+        except NotFound:
+            continue
+        fresh = {int(b.key): b.count for b in buckets if b.key.isdigit()}
+        if fresh != store.sample_error_counts(run.run_id):
+            logger.info("run %d: errors changed since it was ingested; ingesting it again", run.run_id)
+            changed.append(run)
+    store.set_meta("last_sweep", now.isoformat())
+    return changed
 
 
 def _advance_watermark(store: Store, runs: Iterable[Run], previous: str | None) -> None:
@@ -209,12 +239,18 @@ def _wanted(run: Run, settings: Settings) -> bool:
 
 
 def _ingest(
-    client: PlatformClient, store: Store, settings: Settings, todo: list[Run], progress: Progress | None
+    client: PlatformClient,
+    store: Store,
+    settings: Settings,
+    todo: list[Run],
+    progress: Progress | None,
+    stop: Stop | None,
 ) -> tuple[list[int], list[str]]:
+    """Save canceled/error runs as they are, fetch and save the rest; stop early if asked."""
     ingested: list[int] = []
     failed: list[str] = []
     for run in todo:
-        store.record(run, "pending")  # a crash from here on leaves it to be re-checked
+        store.record(run, "pending")  # a crash or a stop from here on leaves it to be re-checked
     quiet = [run for run in todo if run.status not in EVIDENCE]
     for run in quiet:
         store.save_run(run, [], [], [])  # canceled/error runs are kept, as noise, without results
@@ -227,6 +263,9 @@ def _ingest(
         futures: dict[Future[_Fetched], Run] = {pool.submit(_fetch, client, run): run for run in loud}
         try:
             for future in as_completed(futures):
+                if stop is not None and stop():
+                    logger.info("stopping: %d runs left pending for the next poll", len(loud) - done)
+                    break
                 run = futures[future]
                 done += 1
                 try:

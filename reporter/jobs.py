@@ -49,12 +49,13 @@ def poll(
     *,
     since: datetime | None = None,
     progress: ingest.Progress | None = None,
+    stop: ingest.Stop | None = None,
 ) -> ingest.PollResult:
     """One polling cycle (or a backfill when ``since`` is given)."""
     owned = client is None
     client = client or PlatformClient(settings.platform)
     try:
-        result = ingest.poll(client, store, settings, since=since, progress=progress)
+        result = ingest.poll(client, store, settings, since=since, progress=progress, stop=stop)
     finally:
         if owned:
             client.close()

@@ -35,12 +35,12 @@ def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundSche
     # Poll, digest and retries share the state file: one lock keeps them from interleaving.
     lock = threading.Lock()
 
-    def guarded(name: str, work: Callable[[Settings], None]) -> None:
+    def guarded(name: str, work: Callable[[Settings, threading.Event], None]) -> None:
         with lock:
             if stop.is_set():
                 return
             try:
-                work(settings)
+                work(settings, stop)
             except ReporterError as exc:
                 logger.error("%s failed: %s", name, exc)
                 _remember(settings, name, exc)
@@ -101,17 +101,17 @@ def _run_until(stop: threading.Event, scheduler: BackgroundScheduler, settings: 
     scheduler.shutdown(wait=True)
 
 
-def _poll(settings: Settings) -> None:
+def _poll(settings: Settings, stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
-        jobs.poll(settings, store)
+        jobs.poll(settings, store, stop=stop.is_set)
 
 
-def _digest(settings: Settings) -> None:
+def _digest(settings: Settings, _stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
         jobs.run_digest(settings, store)
 
 
-def _deliver(settings: Settings) -> None:
+def _deliver(settings: Settings, _stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
         jobs.retry_deliveries(settings, store)
 

@@ -242,6 +242,33 @@ class Store:
             )
             db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
 
+    def recent_evidence(self, since: datetime) -> list[Run]:
+        """Ingested pass/fail runs completed since ``since``, as the platform described them."""
+        rows = self._db.execute(
+            "SELECT run_id, status, platform, repository, commit_sha, test_type, branch, pr_number, "
+            "created_at, started_at, completed_at FROM runs WHERE state = 'ingested' "
+            "AND status IN ('pass', 'fail') AND completed_at >= ? ORDER BY run_id",
+            (iso(since),),
+        )
+        names = (
+            "run_id",
+            "status",
+            "platform",
+            "repository",
+            "commit_sha",
+            "test_type",
+            "branch",
+            "pr_number",
+            "created_at",
+            "started_at",
+            "completed_at",
+        )
+        return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+
+    def sample_error_counts(self, run_id: int) -> dict[int, int]:
+        rows = self._db.execute("SELECT sample_id, count FROM sample_errors WHERE run_id = ?", (run_id,))
+        return {int(sample_id): int(count) for sample_id, count in rows}
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")
         return {str(state): int(n) for state, n in rows}

@@ -179,3 +179,46 @@ def test_an_old_run_restarted_long_after_is_re_ingested(tmp_path: Path) -> None:
             assert stored(store) == finished(scenario, clock.now)
     assert old.run_id < max(r.run_id for r in scenario.runs) - 10  # far below the head page
     assert before.completed_at != after.completed_at and after.state == "ingested"
+
+
+def test_a_stopped_poll_leaves_the_rest_pending_for_the_next(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    calls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    first = poll(client, store, settings, now=END, stop=stop_after_three)
+    assert 0 < len(stored(store)) < len(finished(scenario, END))
+    assert first.pending > 0
+    poll(client, store, settings, now=END)
+    assert stored(store) == finished(scenario, END)
+
+
+def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) -> None:
+    scenario = copy.deepcopy(generate(5, SMALL, end=END))
+    clock = Clock(END)
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=100_000, clock=clock) as server:
+        settings = make_settings(
+            tmp_path,
+            server.base_url,
+            analysis={"window_days": 30},
+            ingest={"recheck_hours": 48, "recheck_interval_minutes": 60},
+        )
+        with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+            poll(client, store, settings, now=clock.now)
+            recent = next(r for r in reversed(scenario.runs) if run_status(r, END) == "fail"
+                          and sum(v != "pass" for v in r.attempts[-1].results.values()) >= 2)
+            before = store.sample_error_counts(recent.run_id)
+            approved = next(k for k, v in recent.attempts[-1].results.items() if v != "pass")
+            recent.attempts[-1].results[approved] = "pass"  # a maintainer approves the new output
+            clock.now += timedelta(minutes=10)
+            poll(client, store, settings, now=clock.now)
+            assert store.sample_error_counts(recent.run_id) == before  # the sweep waits an hour
+            clock.now += timedelta(hours=1)
+            poll(client, store, settings, now=clock.now)
+            after = store.sample_error_counts(recent.run_id)
+            assert stored(store) == finished(scenario, clock.now)
+    assert after != before and sum(after.values()) == sum(before.values()) - 1

@@ -19,7 +19,7 @@ END = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 def scenario_with_runs(runs: int, seed: int = 3) -> Scenario:
     """A history with about ``runs`` finished runs (two platforms, re-runs and PRs included)."""
-    days = max(2, round(runs / 2 / 1.25 / 8))
+    days = max(2, round(runs / 2 / 1.15 / 8 * 1.1))
     return generate(seed, Profile(days=days, commits_per_day=8, pending_runs=0, samples=40), end=END)
 
 

@@ -209,8 +209,12 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
         )
         with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
             poll(client, store, settings, now=clock.now)
-            recent = next(r for r in reversed(scenario.runs) if run_status(r, END) == "fail"
-                          and sum(v != "pass" for v in r.attempts[-1].results.values()) >= 2)
+            recent = next(
+                r
+                for r in reversed(scenario.runs)
+                if run_status(r, END) == "fail"
+                and sum(v != "pass" for v in r.attempts[-1].results.values()) >= 2
+            )
             before = store.sample_error_counts(recent.run_id)
             approved = next(k for k, v in recent.attempts[-1].results.items() if v != "pass")
             recent.attempts[-1].results[approved] = "pass"  # a maintainer approves the new output

@@ -69,6 +69,7 @@ class Stats:
     rate_limited: int = 0
     faults: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
+    by_window: dict[float, int] = field(default_factory=dict)  # requests per rate-limit window start
 
 
 class SimulatedPlatform:
@@ -129,6 +130,7 @@ class SimulatedPlatform:
             used = used if used[0] == start else (start, 0)
             used = (start, used[1] + 1)
             self._windows[bucket] = used
+            self.stats.by_window[start] = self.stats.by_window.get(start, 0) + 1
         reset = int(start + window) if window >= 1 else start + window
         headers = {
             "X-RateLimit-Limit": str(limit),

@@ -205,17 +205,12 @@ def check_config(ctx: click.Context, online: bool) -> None:
     click.echo(json.dumps(masked_dump(settings), indent=2))
     click.echo(f"{ctx.obj['config']}: configuration is valid", err=True)
     if online:
-        from reporter.client import PlatformClient
-
-        with PlatformClient(settings.platform) as client:
-            found = client.reachability()
-        click.echo(
-            f"platform {found.base_url}: reachable, token accepted, scopes present: "
-            f"{', '.join(found.scopes_present)}; rate-limit headroom {found.remaining}/{found.limit}",
-            err=True,
-        )
-        if found.scopes_missing:
-            click.echo(f"platform: token lacks scope {', '.join(found.scopes_missing)}", err=True)
+        lines, problems = jobs.check_online(settings)
+        for line in lines:
+            click.echo(line, err=True)
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        if problems:
             sys.exit(3)
 
 

@@ -180,3 +180,31 @@ def record_error(settings: Settings, job: str, error: BaseException) -> None:
     """Keep the latest job failure for ``reporter status``."""
     with open_store(settings) as store:
         store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")
+
+
+def check_online(settings: Settings) -> tuple[list[str], list[str]]:
+    """Reach the API and every channel that can be probed: (what works, what does not)."""
+    from reporter.deliver.email import EmailChannel
+    from reporter.deliver.slack import SlackChannel
+    from reporter.errors import ReporterError
+
+    lines: list[str] = []
+    problems: list[str] = []
+    try:
+        with PlatformClient(settings.platform) as client:
+            found = client.reachability()
+        lines.append(
+            f"platform {found.base_url}: reachable, token accepted, scopes present: "
+            f"{', '.join(found.scopes_present)}; rate-limit headroom {found.remaining}/{found.limit}"
+        )
+        if found.scopes_missing:
+            problems.append(f"platform: the token lacks scope {', '.join(found.scopes_missing)}")
+    except ReporterError as exc:
+        problems.append(str(exc))
+    for channel in channels_from(settings):
+        if isinstance(channel, SlackChannel | EmailChannel):
+            try:
+                lines.append(channel.check())
+            except ReporterError as exc:
+                problems.append(str(exc))
+    return lines, problems

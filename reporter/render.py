@@ -60,7 +60,12 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters.update(
-            mrkdwn=escape_mrkdwn, arrow=_arrow, squares=_squares, short=lambda sha: str(sha)[:7]
+            recovered_line=lambda f: f"{escape_mrkdwn(f.sample_name)} `{f.platform}`",
+            breakage_line=lambda b: f"PR #{b.pr_number} breaks {escape_mrkdwn(b.sample_name)}",
+            mrkdwn=escape_mrkdwn,
+            arrow=_arrow,
+            squares=_squares,
+            short=lambda sha: str(sha)[:7],
         )
 
     def render(self, template: str, **context: Any) -> str:
@@ -79,6 +84,24 @@ class Renderer:
         if fmt not in FORMATS:
             raise RenderError(f"unknown digest format {fmt!r}; use one of {', '.join(FORMATS)}")
         return self.render(FORMATS[fmt], d=digest, links=Links(digest.web_url))
+
+    def slack(self, digest: Digest) -> tuple[str, list[dict[str, Any]]]:
+        """The notification text and the Block Kit blocks (one JSON object per template line)."""
+        links = Links(digest.web_url)
+        text = self.render("slack.text.j2", d=digest, links=links).strip()
+        lines = self.render("slack.blocks.j2", d=digest, links=links).splitlines()
+        blocks = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                block = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RenderError(
+                    f"slack.blocks.j2: rendered line {number} is not one JSON block: {exc}"
+                ) from exc
+            blocks.append(block)
+        return text, blocks
 
 
 class Links:

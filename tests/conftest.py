@@ -129,17 +129,45 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def default(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method in ("chat.postMessage", "webhook"):
+            problem = self.invalid(body)
+            if problem:
+                return {"ok": False, "error": problem}
         if method == "chat.postMessage":
             message = {"ts": f"{len(self.posted) + 1}.0001", **body}
             self.posted.append(message)
             return {"ok": True, "channel": body.get("channel"), "ts": message["ts"], "message": message}
         if method == "conversations.history":
-            return {"ok": True, "messages": list(reversed(self.posted))}
+            top = [m for m in self.posted if not m.get("thread_ts")]
+            return {"ok": True, "messages": list(reversed(top))}
+        if method == "conversations.replies":
+            thread = [m for m in self.posted if m["ts"] == body["ts"] or m.get("thread_ts") == body["ts"]]
+            return {"ok": True, "messages": thread}
         if method == "auth.test":
             return {"ok": True, "team": "ccx", "user": "reporter"}
         if method == "webhook":
             self.posted.append(body)
         return {"ok": True}
+
+    @staticmethod
+    def invalid(body: dict[str, Any]) -> str | None:
+        """Slack's own limits on a message's blocks."""
+        import json
+
+        blocks = body.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if not body.get("text"):
+            return "no_text"
+        if len(blocks) > 50:
+            return "invalid_blocks"
+        texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
+        texts += [e["text"] for b in blocks for e in b.get("elements", []) if isinstance(e, dict) and "text" in e]
+        if any(len(t) > 3000 for t in texts if isinstance(t, str)):
+            return "invalid_blocks"
+        if sum(len(t) for t in texts if isinstance(t, str)) > 13_200:
+            return "msg_blocks_too_long"
+        return None
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         self.script.setdefault(method, []).extend([(200, {"ok": False, "error": error}, {})] * times)

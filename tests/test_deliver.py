@@ -34,7 +34,8 @@ def test_slack_bot_posts_mrkdwn_with_the_outbox_key(slack: FakeSlack) -> None:
     assert len(slack.posted) == 1
     posted = slack.posted[0]
     assert posted["channel"] == "#ci"
-    assert "<!channel>" not in posted["text"] and "&lt;!channel&gt;" in posted["text"]
+    everything = json.dumps(posted["blocks"])
+    assert "<!channel>" not in everything and "&lt;!channel&gt;" in everything
     metadata = posted["metadata"]
     metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
     assert metadata["event_payload"]["key"] == "slack:2026-11-20"
@@ -145,3 +146,82 @@ def test_file_channel_writes_atomically(tmp_path: Path) -> None:
     channel.send(channel.prepare(digest_named("a.ts"), Renderer()), "file:x")
     assert target.read_text().startswith("<!doctype html>")
     assert [p.name for p in target.parent.iterdir()] == ["digest.html"]
+
+
+def long_digest(samples: int = 80) -> Any:
+    from datetime import UTC, datetime
+
+    from reporter.analysis import analyse
+    from reporter.config import AnalysisSettings
+    from reporter.digest import build
+    from reporter.history import History
+    from tests.test_analysis import run
+
+    pattern = "..x....x.....x..x...."
+    runs = [run(i + 1, f"{i:040x}", {s for s in range(1000, 1000 + samples) if c == "x"},
+                tested=set(range(1000, 1000 + samples))) for i, c in enumerate(pattern)]
+    names = {s: f"sample-{s}-{'<b>&' * 3}.ts" for s in range(1000, 1000 + samples)}
+    # every sample fails together: keep it from looking like an infrastructure breakdown
+    settings = AnalysisSettings(infra_min_fraction=1.0)
+    result = analyse(History(tuple(runs), names), settings)
+    return build(result, period="2026-11-20", generated_at=datetime(2026, 11, 20, 7, tzinfo=UTC),
+                 window_days=30, web_url="https://sp.example", previous=None)
+
+
+def test_long_digest_goes_to_a_thread_within_slack_limits(slack: FakeSlack) -> None:
+    channel = bot(slack)
+    payload = channel.prepare(long_digest(), Renderer())
+    channel.send(payload, "slack:2026-11-20")
+    parent, *replies = slack.posted
+    assert replies and all(r["thread_ts"] == parent["ts"] for r in replies)
+    note = parent["blocks"][-1]["elements"][0]["text"]
+    moved = sum(1 for r in replies for b in r["blocks"] if b.get("block_id", "").startswith("sample-"))
+    assert note == f":thread: {moved} more samples in the thread."
+    shown = sum(1 for m in slack.posted for b in m["blocks"] if b.get("block_id", "").startswith("sample-"))
+    assert shown == 80  # nothing silently dropped
+    assert all(FakeSlack.invalid(m) is None for m in slack.posted)
+
+
+def test_crash_between_parent_and_thread_posts_only_what_is_missing(slack: FakeSlack) -> None:
+    channel = bot(slack)
+    payload = channel.prepare(long_digest(200), Renderer())
+    assert len(json.loads(payload)["thread"]) >= 2
+    posts_before_crash = 2  # the parent and the first reply went out, then the process died
+    real = channel._post
+    calls = {"n": 0}
+
+    def dying(*args: Any, **kwargs: Any) -> str:
+        calls["n"] += 1
+        if calls["n"] > posts_before_crash:
+            raise OSError("killed")
+        return real(*args, **kwargs)
+
+    channel._post = dying  # type: ignore[method-assign]
+    with pytest.raises(DeliveryError):
+        channel.send(payload, "slack:2026-11-20")
+    restarted = bot(slack)
+    restarted.send(payload, "slack:2026-11-20")
+    keys = [m["metadata"]["event_payload"]["key"] for m in slack.posted]
+    assert len(keys) == len(set(keys)) == 1 + len(json.loads(payload)["thread"])
+
+
+def test_block_kit_layout(slack: FakeSlack) -> None:
+    text, blocks = Renderer().slack(digest_named(EVIL))
+    assert text == "Flakiness digest 2026-11-20: 0 failing, 1 flaky (1 new), 0 recovered"
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Flakiness digest 2026-11-20"}}
+    section = next(b for b in blocks if b.get("block_id") == "sample-99-linux")["text"]["text"]
+    assert section.startswith("*<https://sp.example/sample/99|&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;")
+    assert "🟥" in section and "4/21 failed" in section
+
+
+def test_check_reports_token_and_channel(slack: FakeSlack) -> None:
+    assert "token valid (team ccx, user reporter)" in bot(slack).check()
+    slack.fail("conversations.history", "not_in_channel")
+    with pytest.raises(DeliveryError, match="invite"):
+        bot(slack).check()
+
+
+def test_email_check_connects_without_sending(smtp_server: Any) -> None:
+    assert email_channel(smtp_server).check() == (
+        f"email: SMTP 127.0.0.1:{smtp_server.port} connected (no login configured)")
+    assert smtp_server.inbox.messages == []

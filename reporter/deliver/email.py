@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from reporter.config import EmailChannel as EmailSettings
 from reporter.digest import Digest
@@ -52,14 +54,29 @@ class EmailChannel:
         message.add_alternative(parts["html"], subtype="html")
         return message
 
+    def check(self) -> str:
+        """For ``check-config --online``: connect and authenticate, send nothing."""
+        self._session(lambda smtp: None)
+        login = "authenticated" if self.settings.username else "connected (no login configured)"
+        return f"email: SMTP {self.settings.host}:{self.settings.port} {login}"
+
     def send(self, payload: str, key: str) -> None:
+        message = self.message(payload, key)
+        refused = self._session(lambda smtp: smtp.send_message(message))
+        if refused:
+            where = f"SMTP {self.settings.host}:{self.settings.port}"
+            raise DeliveryError(
+                f"{where}: refused recipients {', '.join(refused)}", channel="email", retryable=False
+            )
+
+    def _session(self, work: Callable[[smtplib.SMTP], dict[str, Any] | None]) -> dict[str, Any] | None:
         settings = self.settings
         where = f"SMTP {settings.host}:{settings.port}"
         try:
             with self._connect() as smtp:
                 if settings.username and settings.password is not None:
                     smtp.login(settings.username, settings.password.get_secret_value())
-                refused = smtp.send_message(self.message(payload, key))
+                return work(smtp)
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(
                 f"{where}: authentication failed (code {exc.smtp_code}); check "
@@ -79,10 +96,6 @@ class EmailChannel:
                 f"{where}: {type(exc).__name__}: {exc}; check channels.email.host, port and security",
                 channel="email",
             ) from None
-        if refused:
-            raise DeliveryError(
-                f"{where}: refused recipients {', '.join(refused)}", channel="email", retryable=False
-            )
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings

@@ -1,9 +1,12 @@
 """Post the digest to Slack with slack-sdk: a bot token and channel, or an incoming webhook.
 
-With a bot token each post carries message metadata holding the outbox key,
-and the channel's recent history is searched for that key before posting, so
-a crash between Slack accepting a post and the outbox recording it does not
-post twice. Webhooks cannot read history: that window remains for them.
+The digest is Block Kit from the templates. What does not fit Slack's limits in one message (50
+blocks, about 12,000 characters of text) goes to replies in the message's thread, and the message
+says how many samples wait there. With a bot token every post carries message metadata holding
+the outbox key (``slack:<period>``, and ``#n`` for the n-th thread reply); before posting, the
+channel's recent history and the thread are searched for those keys, so a crash between Slack
+accepting a post and the outbox recording it does not post twice. Webhooks can neither read history
+nor thread: their replies follow as separate messages, and a crash in that window can repeat a post.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ logger = logging.getLogger(__name__)
 sdk_logger = logging.getLogger(f"{__name__}.sdk")
 sdk_logger.setLevel(logging.INFO)
 EVENT_TYPE = "reporter_digest"
+MAX_BLOCKS = 50
+MAX_TEXT = 12_000
+MAX_SECTION = 3_000
 HINTS = {
     "invalid_auth": "the Slack bot token is invalid; set channels.slack.token",
     "not_authed": "no Slack bot token was sent; set channels.slack.token",
@@ -36,8 +42,51 @@ HINTS = {
     "channel_not_found": "the Slack channel does not exist or is private; check channels.slack.channel",
     "not_in_channel": "the bot is not a member of the channel; invite it with /invite @app",
     "missing_scope": "the bot token lacks a scope (chat:write, and channels:history to avoid duplicates)",
-    "msg_too_long": "the message is too long for Slack",
+    "msg_blocks_too_long": "the message is too long for Slack",
+    "invalid_blocks": "Slack refused the message layout; check a customised slack.blocks.j2",
 }
+Blocks = list[dict[str, Any]]
+
+
+def text_length(value: Any) -> int:
+    """Characters of text in a block tree, as Slack counts them against its limits."""
+    if isinstance(value, dict):
+        own = len(value["text"]) if isinstance(value.get("text"), str) else 0
+        return own + sum(text_length(v) for k, v in value.items() if k != "text" or not isinstance(v, str))
+    if isinstance(value, list):
+        return sum(text_length(v) for v in value)
+    return 0
+
+
+def split(blocks: Blocks) -> tuple[Blocks, list[Blocks]]:
+    """The message's blocks and the thread replies' blocks, each within Slack's limits."""
+    blocks = [_clip(block) for block in blocks]
+    if len(blocks) <= MAX_BLOCKS and text_length(blocks) <= MAX_TEXT:
+        return blocks, []
+    parts: list[Blocks] = [[]]
+    for block in blocks:
+        current = parts[-1]
+        limit = MAX_BLOCKS - 1 if len(parts) == 1 else MAX_BLOCKS  # room for the "more in thread" note
+        if current and (len(current) >= limit or text_length([*current, block]) > MAX_TEXT - 200):
+            parts.append([])
+        parts[-1].append(block)
+    head, thread = parts[0], parts[1:]
+    moved = sum(1 for part in thread for b in part if str(b.get("block_id", "")).startswith("sample-"))
+    note = (
+        f":thread: {moved} more sample{'s' if moved != 1 else ''} in the thread."
+        if moved
+        else (":thread: continued in the thread.")
+    )
+    head.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    return head, thread
+
+
+def _clip(block: dict[str, Any]) -> dict[str, Any]:
+    text = block.get("text")
+    if isinstance(text, dict) and isinstance(text.get("text"), str) and len(text["text"]) > MAX_SECTION:
+        logger.warning("slack: a block's text has %d characters; cut to %d", len(text["text"]), MAX_SECTION)
+        return {**block, "text": {**text, "text": text["text"][: MAX_SECTION - 1] + "…"}}
+    return block
 
 
 class SlackChannel:
@@ -49,12 +98,11 @@ class SlackChannel:
             RateLimitErrorRetryHandler(max_retry_count=3),
             ConnectionErrorRetryHandler(max_retry_count=2),
         ]
-        self._web = None
-        self._hook = None
+        self._web: WebClient | None = None
+        self._hook: WebhookClient | None = None
         if settings.webhook_url is not None:
-            self._hook = WebhookClient(
-                settings.webhook_url.get_secret_value(), retry_handlers=handlers, logger=sdk_logger
-            )
+            url = settings.webhook_url.get_secret_value()
+            self._hook = WebhookClient(url, retry_handlers=handlers, logger=sdk_logger)
         else:
             token = settings.token.get_secret_value() if settings.token else None
             self._web = WebClient(
@@ -65,79 +113,121 @@ class SlackChannel:
         return f"SlackChannel(channel={self.settings.channel!r})"
 
     def prepare(self, digest: Digest, renderer: Renderer) -> str:
-        return json.dumps({"text": renderer.digest(digest, "markdown")})
+        text, blocks = renderer.slack(digest)
+        head, thread = split(blocks)
+        return json.dumps({"text": text, "blocks": head, "thread": thread})
 
     def send(self, payload: str, key: str) -> None:
         message: dict[str, Any] = json.loads(payload)
-        if self._hook is not None:
-            self._send_webhook(message)
-        else:
-            self._send_bot(message, key)
+        try:
+            if self._hook is not None:
+                self._send_webhook(message)
+            else:
+                self._send_bot(message, key)
+        except SlackApiError as exc:
+            raise _api_error(exc) from None
+        except (SlackRequestError, OSError) as exc:
+            raise DeliveryError(f"slack: cannot reach Slack: {type(exc).__name__}", channel="slack") from None
+
+    def check(self) -> str:
+        """For ``check-config --online``: is the token valid and the channel readable?"""
+        if self._web is None:
+            return "slack: incoming webhook configured (a webhook cannot be checked without posting)"
+        try:
+            who = self._web.auth_test()
+            self._web.conversations_history(channel=self.settings.channel or "", limit=1)
+        except SlackApiError as exc:
+            raise _api_error(exc) from None
+        except (SlackRequestError, OSError) as exc:
+            raise DeliveryError(f"slack: cannot reach Slack: {type(exc).__name__}", channel="slack") from None
+        return (
+            f"slack: token valid (team {who.get('team')}, user {who.get('user')}), channel "
+            f"{self.settings.channel} readable"
+        )
 
     def _send_bot(self, message: dict[str, Any], key: str) -> None:
         assert self._web is not None
         channel = self.settings.channel or ""
-        try:
-            if self._already_posted(channel, key):
-                logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
-                return
-            self._web.chat_postMessage(
-                channel=channel,
-                text=message["text"],
-                mrkdwn=True,
-                unfurl_links=False,
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
-            )
-        except SlackApiError as exc:
-            raise _api_error(exc) from None
-        except (SlackRequestError, OSError) as exc:
-            raise DeliveryError(
-                f"slack: cannot reach {self.settings.api_url}: {type(exc).__name__}", channel="slack"
-            ) from None
+        parent = self._find(channel, key)
+        if parent is None:
+            parent = self._post(channel, message["text"], message.get("blocks") or [], key)
+        else:
+            logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
+        thread: list[Blocks] = message.get("thread") or []
+        done = self._replies_done(channel, parent, key) if thread else set()
+        for number, blocks in enumerate(thread, start=1):
+            if f"{key}#{number}" not in done:
+                self._post(
+                    channel,
+                    f"{message['text']} (part {number + 1})",
+                    blocks,
+                    f"{key}#{number}",
+                    thread_ts=parent,
+                )
 
-    def _already_posted(self, channel: str, key: str) -> bool:
+    def _post(self, channel: str, text: str, blocks: Blocks, key: str, thread_ts: str | None = None) -> str:
+        assert self._web is not None
+        response = self._web.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks or None,
+            unfurl_links=False,
+            unfurl_media=False,
+            thread_ts=thread_ts,
+            metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key}},
+        )
+        return str(response["ts"])
+
+    def _find(self, channel: str, key: str) -> str | None:
+        """The ts of a message already posted with this key, from the channel's recent history."""
         assert self._web is not None
         try:
             history = self._web.conversations_history(channel=channel, limit=50, include_all_metadata=True)
         except SlackApiError as exc:
-            if exc.response.get("error") == "missing_scope":
-                logger.warning(
-                    "slack: cannot read channel history (missing_scope); a crash right after "
-                    "posting could post twice"
-                )
-                return False
-            raise
-        messages: list[dict[str, Any]] = history.get("messages", []) or []
-        for item in messages:
-            metadata = item.get("metadata") or {}
-            if (
-                metadata.get("event_type") == EVENT_TYPE
-                and (metadata.get("event_payload") or {}).get("key") == key
-            ):
-                return True
-        return False
+            if exc.response.get("error") != "missing_scope":
+                raise
+            logger.warning(
+                "slack: cannot read channel history (missing_scope); a crash right after "
+                "posting could post twice"
+            )
+            return None
+        return _with_key(history.get("messages") or [], {key}).get(key)
+
+    def _replies_done(self, channel: str, parent: str, key: str) -> set[str]:
+        assert self._web is not None
+        replies = self._web.conversations_replies(channel=channel, ts=parent, include_all_metadata=True)
+        return set(_with_key(replies.get("messages") or [], None))
 
     def _send_webhook(self, message: dict[str, Any]) -> None:
         assert self._hook is not None
-        try:
-            response = self._hook.send(text=message["text"], unfurl_links=False)
-        except (SlackRequestError, OSError) as exc:
-            raise DeliveryError(
-                f"slack webhook: cannot reach the webhook: {type(exc).__name__}", channel="slack"
-            ) from None
-        if response.status_code in (404, 410):
-            raise DeliveryError(
-                f"slack webhook: HTTP {response.status_code} ({response.body}); the webhook "
-                "was removed or its channel archived: create a new one",
-                channel="slack",
-                retryable=False,
-            )
-        if response.status_code >= 400:
-            raise DeliveryError(
-                f"slack webhook: HTTP {response.status_code} ({response.body})",
-                channel="slack",
-                retryable=response.status_code >= 500 or response.status_code == 429,
-            )
+        parts = [message.get("blocks") or [], *(message.get("thread") or [])]
+        for blocks in parts:
+            response = self._hook.send(text=message["text"], blocks=blocks or None, unfurl_links=False)
+            if response.status_code in (404, 410):
+                raise DeliveryError(
+                    f"slack webhook: HTTP {response.status_code} ({response.body}); the webhook was "
+                    "removed or its channel archived: create a new one",
+                    channel="slack",
+                    retryable=False,
+                )
+            if response.status_code >= 400:
+                retryable = response.status_code >= 500 or response.status_code == 429
+                raise DeliveryError(
+                    f"slack webhook: HTTP {response.status_code} ({response.body})",
+                    channel="slack",
+                    retryable=retryable,
+                )
+
+
+def _with_key(messages: list[dict[str, Any]], keys: set[str] | None) -> dict[str, str]:
+    """Outbox keys found in messages' metadata, mapped to the messages' ts."""
+    found: dict[str, str] = {}
+    for item in messages:
+        metadata = item.get("metadata") or {}
+        key = (metadata.get("event_payload") or {}).get("key")
+        if metadata.get("event_type") == EVENT_TYPE and key and (keys is None or key in keys):
+            found[str(key)] = str(item.get("ts"))
+    return found
 
 
 def _api_error(exc: SlackApiError) -> DeliveryError:

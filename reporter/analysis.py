@@ -332,3 +332,37 @@ def _error_types(runs: Iterable[RunRecord]) -> dict[str, int]:
             for error_type in types:
                 counts[error_type] += 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Unexplained:
+    """A failure in a run that no known flaky or failing finding accounts for."""
+
+    sample_id: int
+    sample_name: str
+    error_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A finished master run with failures that known flakiness does not explain."""
+
+    run: RunRecord
+    failures: tuple[Unexplained, ...]
+
+
+def unexplained(run: RunRecord, result: Analysis, names: Mapping[int, str]) -> Alert | None:
+    """None unless ``run`` is a master run that failed for reasons the findings do not cover."""
+    if run.status != "fail" or run.pr_number is not None or run.run_id in result.infra_run_ids:
+        return None
+    known = {
+        f.sample_id
+        for f in result.findings
+        if f.platform == run.platform and f.classification in (FLAKY, FAILING)
+    }
+    failures = tuple(
+        Unexplained(sample_id, names.get(sample_id, f"sample {sample_id}"), types)
+        for sample_id, types in sorted(run.failures.items())
+        if sample_id not in known
+    )
+    return Alert(run, failures) if failures else None

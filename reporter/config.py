@@ -149,6 +149,11 @@ class ChannelSettings(_Section):
     email: EmailChannel | None = None
 
 
+class AlertSettings(_Section):
+    enabled: bool = False
+    channels: tuple[Literal["stdout", "slack", "email"], ...] = ("slack",)
+
+
 class TemplateSettings(_Section):
     directory: Path | None = None
 
@@ -161,6 +166,7 @@ class Settings(_Section):
     analysis: AnalysisSettings = AnalysisSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     channels: ChannelSettings = ChannelSettings(stdout=StdoutChannel())
+    alerts: AlertSettings = AlertSettings()
     templates: TemplateSettings = TemplateSettings()
     source: Annotated[Path | None, Field(exclude=True)] = None
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from reporter import analysis, digest, ingest
 from reporter.client import PlatformClient
 from reporter.config import Settings
-from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.deliver import AlertChannel, Channel, DeliveryReport, channels_from, deliver_pending
 from reporter.history import History
 from reporter.lock import exclusive
 from reporter.render import Renderer
@@ -59,6 +59,8 @@ def poll(
     finally:
         if owned:
             client.close()
+    if settings.alerts.enabled and result.new_run_ids:
+        send_alerts(settings, store, result.new_run_ids)
     summary = (
         f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
         f"{result.requests} requests, {result.seconds:.1f} s"
@@ -208,3 +210,29 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
             except ReporterError as exc:
                 problems.append(str(exc))
     return lines, problems
+
+
+def send_alerts(
+    settings: Settings, store: Store, run_ids: tuple[int, ...], channels: list[Channel] | None = None
+) -> int:
+    """Queue and deliver one alert per new master run with unexplained failures; returns how many."""
+    chosen = [
+        c
+        for c in (channels if channels is not None else channels_from(settings))
+        if c.name in settings.alerts.channels and isinstance(c, AlertChannel)
+    ]
+    if not chosen:
+        return 0
+    history, result = analyse(settings, store)
+    renderer = Renderer(settings.templates.directory)
+    wanted = set(run_ids)
+    count = 0
+    for run in history.runs:
+        alert = analysis.unexplained(run, result, history.sample_names) if run.run_id in wanted else None
+        if alert is None:
+            continue
+        payloads = {c.name: c.prepare_alert(alert, renderer, settings.platform.web_url) for c in chosen}
+        count += 1 if store.queue(f"alert-run-{run.run_id}", payloads) else 0
+    if count:
+        deliver_pending(store, chosen)
+    return count

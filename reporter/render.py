@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 import reporter
-from reporter.analysis import Finding
+from reporter.analysis import Alert, Finding
 from reporter.digest import Digest
 from reporter.errors import RenderError
 
@@ -102,6 +102,10 @@ class Renderer:
                 ) from exc
             blocks.append(block)
         return text, blocks
+
+    def alert(self, alert: Alert, web_url: str, fmt: str) -> str:
+        template = {"text": "alert.txt.j2", "markdown": "alert.md.j2"}[fmt]
+        return self.render(template, a=alert, links=Links(web_url))
 
 
 class Links:

@@ -358,14 +358,12 @@ class Store:
                 "INSERT INTO digests VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (period, now_iso(), findings_json),
             )
-            db.executemany(
-                "INSERT INTO outbox (key, channel, period, payload, status, created_at) "
-                "VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-                [
-                    (f"{channel}:{period}", channel, period, payload, now_iso())
-                    for channel, payload in payloads.items()
-                ],
-            )
+            _queue(db, period, payloads)
+
+    def queue(self, subject: str, payloads: dict[str, str]) -> int:
+        """One outbox item per channel for ``subject`` (e.g. an alert), once; returns how many are new."""
+        with self.transaction() as db:
+            return _queue(db, subject, payloads)
 
     def outbox(self, statuses: tuple[str, ...] = ("pending",)) -> list[OutboxItem]:
         marks = ",".join("?" * len(statuses))
@@ -390,6 +388,19 @@ class Store:
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ? WHERE key = ?",
                 ("failed" if final else "pending", error[:500], key),
             )
+
+
+def _queue(db: sqlite3.Connection, period: str, payloads: dict[str, str]) -> int:
+    before = db.total_changes
+    db.executemany(
+        "INSERT INTO outbox (key, channel, period, payload, status, created_at) "
+        "VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+        [
+            (f"{channel}:{period}", channel, period, payload, now_iso())
+            for channel, payload in payloads.items()
+        ],
+    )
+    return db.total_changes - before
 
 
 def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:

@@ -162,7 +162,9 @@ class FakeSlack:
         if len(blocks) > 50:
             return "invalid_blocks"
         texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
-        texts += [e["text"] for b in blocks for e in b.get("elements", []) if isinstance(e, dict) and "text" in e]
+        texts += [
+            e["text"] for b in blocks for e in b.get("elements", []) if isinstance(e, dict) and "text" in e
+        ]
         if any(len(t) > 3000 for t in texts if isinstance(t, str)):
             return "invalid_blocks"
         if sum(len(t) for t in texts if isinstance(t, str)) > 13_200:

@@ -146,3 +146,16 @@ def test_score_grows_with_evidence_not_with_a_lucky_ratio() -> None:
     few = analyse(history("x.x." + "." * 2), SETTINGS).findings[0]
     many = analyse(history(("x" + "." * 7) * 12 + "...."), SETTINGS).findings[0]
     assert many.score > few.score
+
+
+def test_alert_names_only_failures_known_flakiness_does_not_explain() -> None:
+    from reporter.analysis import unexplained
+
+    flaky_then_new = [run(50, "a" * 40, {99, 7}, tested={99})]
+    h = history("..x....x.....x..x....", extra=flaky_then_new)
+    h = History(h.runs, {99: "flaky.ts", 7: "new-break.ts"})
+    result = analyse(h, SETTINGS)
+    alert = unexplained(h.runs[-1], result, h.sample_names)
+    assert alert is not None and [f.sample_name for f in alert.failures] == ["new-break.ts"]
+    assert unexplained(run(51, "b" * 40, {99}, tested={99}), result, h.sample_names) is None
+    assert unexplained(run(52, "c" * 40, {7}, pr=3), result, h.sample_names) is None

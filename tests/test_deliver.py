@@ -158,14 +158,27 @@ def long_digest(samples: int = 80) -> Any:
     from tests.test_analysis import run
 
     pattern = "..x....x.....x..x...."
-    runs = [run(i + 1, f"{i:040x}", {s for s in range(1000, 1000 + samples) if c == "x"},
-                tested=set(range(1000, 1000 + samples))) for i, c in enumerate(pattern)]
+    runs = [
+        run(
+            i + 1,
+            f"{i:040x}",
+            {s for s in range(1000, 1000 + samples) if c == "x"},
+            tested=set(range(1000, 1000 + samples)),
+        )
+        for i, c in enumerate(pattern)
+    ]
     names = {s: f"sample-{s}-{'<b>&' * 3}.ts" for s in range(1000, 1000 + samples)}
     # every sample fails together: keep it from looking like an infrastructure breakdown
     settings = AnalysisSettings(infra_min_fraction=1.0)
     result = analyse(History(tuple(runs), names), settings)
-    return build(result, period="2026-11-20", generated_at=datetime(2026, 11, 20, 7, tzinfo=UTC),
-                 window_days=30, web_url="https://sp.example", previous=None)
+    return build(
+        result,
+        period="2026-11-20",
+        generated_at=datetime(2026, 11, 20, 7, tzinfo=UTC),
+        window_days=30,
+        web_url="https://sp.example",
+        previous=None,
+    )
 
 
 def test_long_digest_goes_to_a_thread_within_slack_limits(slack: FakeSlack) -> None:
@@ -208,9 +221,14 @@ def test_crash_between_parent_and_thread_posts_only_what_is_missing(slack: FakeS
 def test_block_kit_layout(slack: FakeSlack) -> None:
     text, blocks = Renderer().slack(digest_named(EVIL))
     assert text == "Flakiness digest 2026-11-20: 0 failing, 1 flaky (1 new), 0 recovered"
-    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Flakiness digest 2026-11-20"}}
+    assert blocks[0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Flakiness digest 2026-11-20"},
+    }
     section = next(b for b in blocks if b.get("block_id") == "sample-99-linux")["text"]["text"]
-    assert section.startswith("*<https://sp.example/sample/99|&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;")
+    assert section.startswith(
+        "*<https://sp.example/sample/99|&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"
+    )
     assert "🟥" in section and "4/21 failed" in section
 
 
@@ -223,5 +241,6 @@ def test_check_reports_token_and_channel(slack: FakeSlack) -> None:
 
 def test_email_check_connects_without_sending(smtp_server: Any) -> None:
     assert email_channel(smtp_server).check() == (
-        f"email: SMTP 127.0.0.1:{smtp_server.port} connected (no login configured)")
+        f"email: SMTP 127.0.0.1:{smtp_server.port} connected (no login configured)"
+    )
     assert smtp_server.inbox.messages == []

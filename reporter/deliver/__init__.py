@@ -9,9 +9,11 @@ next cycle; a digest already in the outbox is never rendered or queued again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from reporter.analysis import Alert
 from reporter.config import Settings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError
@@ -32,6 +34,15 @@ class Channel(Protocol):
 
     def send(self, payload: str, key: str) -> None:
         """Deliver one payload; raise DeliveryError on failure."""
+        ...
+
+
+@runtime_checkable
+class AlertChannel(Channel, Protocol):
+    """A channel that can also carry per-run alerts."""
+
+    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
+        """The payload of one alert."""
         ...
 
 
@@ -61,7 +72,7 @@ def channels_from(settings: Settings) -> list[Channel]:
     return found
 
 
-def deliver_pending(store: Store, channels: list[Channel], max_attempts: int = 10) -> DeliveryReport:
+def deliver_pending(store: Store, channels: Sequence[Channel], max_attempts: int = 10) -> DeliveryReport:
     """Send every pending outbox item whose channel is configured; record each outcome."""
     by_name = {channel.name: channel for channel in channels}
     sent, failed = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import smtplib
 import ssl
@@ -10,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from reporter.analysis import Alert
 from reporter.config import EmailChannel as EmailSettings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError
@@ -41,6 +43,11 @@ class EmailChannel:
                 "html": renderer.digest(digest, "html"),
             }
         )
+
+    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
+        text = renderer.alert(alert, web_url, "text")
+        subject = f"[reporter] run {alert.run.run_id}: {len(alert.failures)} unexplained failures"
+        return json.dumps({"subject": subject, "text": text, "html": f"<pre>{html.escape(text)}</pre>"})
 
     def message(self, payload: str, key: str) -> EmailMessage:
         parts = json.loads(payload)

@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
+from reporter.analysis import Alert
 from reporter.config import SlackChannel as SlackSettings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError
@@ -116,6 +117,10 @@ class SlackChannel:
         text, blocks = renderer.slack(digest)
         head, thread = split(blocks)
         return json.dumps({"text": text, "blocks": head, "thread": thread})
+
+    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
+        text = renderer.alert(alert, web_url, "markdown")
+        return json.dumps({"text": text, "blocks": [], "thread": []})
 
     def send(self, payload: str, key: str) -> None:
         message: dict[str, Any] = json.loads(payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from reporter.analysis import Alert
 from reporter.digest import Digest
 from reporter.render import Renderer
 
@@ -18,6 +19,9 @@ class StdoutChannel:
 
     def prepare(self, digest: Digest, renderer: Renderer) -> str:
         return renderer.digest(digest, self.format)
+
+    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
+        return renderer.alert(alert, web_url, "text")
 
     def send(self, payload: str, key: str) -> None:
         stream = self.stream or sys.stdout

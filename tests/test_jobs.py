@@ -1,0 +1,38 @@
+"""Where the stages meet: alerts after a poll, exactly once."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from reporter import jobs
+from reporter.analysis import FAILING, FLAKY
+from reporter.deliver.stdout import StdoutChannel
+from reporter.simulator import SimulatedPlatform
+from reporter.store import Store
+from tests.conftest import make_settings
+
+
+def test_alerts_follow_new_master_runs_once(tmp_path: Path, platform: SimulatedPlatform) -> None:
+    settings = make_settings(
+        tmp_path,
+        platform.base_url,
+        analysis={"window_days": 3650},
+        alerts={"enabled": True, "channels": ["stdout"]},
+    )
+    out = io.StringIO()
+    channel = StdoutChannel(stream=out)
+    with Store(settings.state.path) as store:
+        result = jobs.poll(settings, store)
+        history, findings = jobs.analyse(settings, store)
+        sent = jobs.send_alerts(settings, store, result.new_run_ids, [channel])
+        again = jobs.send_alerts(settings, store, result.new_run_ids, [channel])
+    assert sent > 0 and again == 0
+    assert out.getvalue().count("failed for reasons known flakiness does not explain") == sent
+    known = {(f.sample_id, f.platform) for f in findings.findings if f.classification in (FLAKY, FAILING)}
+    runs = {r.run_id: r for r in history.runs}
+    for block in out.getvalue().split("Run ")[1:]:
+        run = runs[int(block.split(" ", 1)[0])]
+        assert run.pr_number is None and run.status == "fail" and run.run_id not in findings.infra_run_ids
+        for sample_id in (int(part.split(")")[0]) for part in block.split("(#")[1:]):
+            assert (sample_id, run.platform) not in known

@@ -141,6 +141,14 @@ class EmailChannel(_Section):
     recipients: tuple[str, ...] = Field(min_length=1)
     timeout: float = Field(30.0, gt=0)
 
+    @field_validator("sender", "recipients", "host")
+    @classmethod
+    def _one_line(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for item in (value,) if isinstance(value, str) else value:
+            if "\r" in item or "\n" in item:
+                raise ValueError("must not contain line breaks")
+        return value
+
 
 class ChannelSettings(_Section):
     stdout: StdoutChannel | None = None

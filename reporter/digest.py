@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, Analysis, Finding, PullRequestBreakage
+from reporter.grid import Grid, TrendPoint
 
 FLAGGED = (FLAKY, FAILING)
 
@@ -39,6 +40,21 @@ class Digest:
     trend: Mapping[str, tuple[int | None, int]]
     previous_period: str | None
     web_url: str
+    grids: tuple[Grid, ...] = ()
+    trend_points: tuple[TrendPoint, ...] = ()
+    omitted: int = 0
+
+    def shortened(self, per_section: int) -> Digest:
+        """At most ``per_section`` samples in each list; how many were left out is kept."""
+        lists = (self.failing, self.new_flaky, self.still_flaky)
+        cut = sum(max(0, len(entries) - per_section) for entries in lists)
+        return replace(
+            self,
+            failing=self.failing[:per_section],
+            new_flaky=self.new_flaky[:per_section],
+            still_flaky=self.still_flaky[:per_section],
+            omitted=self.omitted + cut,
+        )
 
     @property
     def all_clear(self) -> bool:
@@ -67,6 +83,8 @@ def build(
     web_url: str,
     previous: tuple[str, str] | None,
     names: Mapping[int, str] | None = None,
+    grids: tuple[Grid, ...] = (),
+    trend_points: tuple[TrendPoint, ...] = (),
 ) -> Digest:
     """Compare ``analysis`` with the previous digest's stored state (period, JSON)."""
     before: dict[str, Any] = json.loads(previous[1]) if previous else {"findings": {}, "counts": {}}
@@ -106,6 +124,8 @@ def build(
         trend={name: (old_counts.get(name) if previous else None, value) for name, value in counts.items()},
         previous_period=previous[0] if previous else None,
         web_url=web_url.rstrip("/"),
+        grids=grids,
+        trend_points=trend_points,
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import analysis, digest, ingest
+from reporter import analysis, digest, grid, ingest
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import AlertChannel, Channel, DeliveryReport, channels_from, deliver_pending
@@ -19,6 +19,7 @@ from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
+TREND_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         web_url=settings.platform.web_url,
         previous=store.last_digest(period),
         names=history.sample_names,
+        grids=grid.grids(history, result),
+        trend_points=grid.trend(history, settings.analysis, now.date(), TREND_DAYS),
     )
 
 

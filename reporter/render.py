@@ -16,6 +16,7 @@ import reporter
 from reporter.analysis import Alert, Finding
 from reporter.digest import Digest
 from reporter.errors import RenderError
+from reporter.grid import TrendPoint
 
 SCHEMA_VERSION = 1
 FORMATS = {"text": "digest.txt.j2", "markdown": "digest.md.j2", "html": "digest.html.j2"}
@@ -80,10 +81,13 @@ class Renderer:
             where = f"{getattr(exc, 'filename', None) or template}:{getattr(exc, 'lineno', '?')}"
             raise RenderError(f"{where}: template error: {exc}") from exc
 
-    def digest(self, digest: Digest, fmt: str) -> str:
+    def digest(self, digest: Digest, fmt: str, *, email: bool = False) -> str:
+        """``email`` makes the HTML mail-safe: no SVG, the trend as a table."""
         if fmt not in FORMATS:
             raise RenderError(f"unknown digest format {fmt!r}; use one of {', '.join(FORMATS)}")
-        return self.render(FORMATS[fmt], d=digest, links=Links(digest.web_url))
+        return self.render(
+            FORMATS[fmt], d=digest, links=Links(digest.web_url), email=email, chart=Chart(digest.trend_points)
+        )
 
     def slack(self, digest: Digest) -> tuple[str, list[dict[str, Any]]]:
         """The notification text and the Block Kit blocks (one JSON object per template line)."""
@@ -106,6 +110,26 @@ class Renderer:
     def alert(self, alert: Alert, web_url: str, fmt: str) -> str:
         template = {"text": "alert.txt.j2", "markdown": "alert.md.j2"}[fmt]
         return self.render(template, a=alert, links=Links(web_url))
+
+
+class Chart:
+    """Coordinates of the trend chart's lines, for an inline SVG."""
+
+    width, height, pad = 600, 140, 24
+
+    def __init__(self, points: tuple[TrendPoint, ...]) -> None:
+        self.points = points
+        self.top = max([1, *(max(p.flaky, p.failing) for p in points)])
+
+    def line(self, field: str) -> str:
+        if not self.points:
+            return ""
+        step = (self.width - 2 * self.pad) / max(len(self.points) - 1, 1)
+        scale = (self.height - 2 * self.pad) / self.top
+        return " ".join(
+            f"{self.pad + i * step:.1f},{self.height - self.pad - getattr(p, field) * scale:.1f}"
+            for i, p in enumerate(self.points)
+        )
 
 
 class Links:

@@ -244,3 +244,54 @@ def test_email_check_connects_without_sending(smtp_server: Any) -> None:
         f"email: SMTP 127.0.0.1:{smtp_server.port} connected (no login configured)"
     )
     assert smtp_server.inbox.messages == []
+
+
+def digest_with_grid(samples: int) -> Any:
+    from dataclasses import replace
+
+    from reporter import grid
+    from reporter.analysis import analyse
+    from reporter.config import AnalysisSettings
+    from reporter.history import History
+    from tests.test_analysis import run
+
+    ids = range(1000, 1000 + samples)
+    pattern = ("..x....x.....x..x...." * 3)[:60]
+    runs = [
+        run(i + 1, f"{i:040x}", {s for s in ids if c == "x"}, tested=set(ids)) for i, c in enumerate(pattern)
+    ]
+    history = History(tuple(runs), {s: f"sample-{s}.ts" for s in ids})
+    result = analyse(history, AnalysisSettings(infra_min_fraction=1.0))
+    return replace(long_digest(samples), grids=grid.grids(history, result))
+
+
+def received_html(smtp_server: Any, digest: Any) -> tuple[int, str]:
+    channel = email_channel(smtp_server)
+    channel.send(channel.prepare(digest, Renderer()), "email:2026-11-20")
+    raw = smtp_server.inbox.messages[-1].as_bytes()
+    return len(raw), message_from_bytes(raw, policy=email.policy.default).get_body(("html",)).get_content()
+
+
+def test_email_inlines_css_and_carries_the_grid_as_a_table(smtp_server: Any) -> None:
+    size, html = received_html(smtp_server, digest_with_grid(8))
+    assert size < 100_000
+    assert 'style="' in html and "<svg" not in html
+    assert '<td class="fail"' in html and '<td class="pass"' in html
+
+
+def test_a_huge_email_shrinks_under_the_cap_and_says_what_it_left_out(smtp_server: Any) -> None:
+    size, html = received_html(smtp_server, digest_with_grid(150))
+    assert size < 100_000
+    assert "more samples are not shown here" in html and "reporter flaky" in html
+
+
+def test_email_headers_refuse_line_breaks(tmp_path: Path) -> None:
+    from reporter.config import load_settings
+    from reporter.errors import ConfigError
+
+    config = tmp_path / "r.yaml"
+    config.write_text(
+        'channels:\n  email:\n    host: h\n    sender: "a@b.c\\r\\nBcc: x@y.z"\n    recipients: [d@e.f]\n'
+    )
+    with pytest.raises(ConfigError, match="channels.email.sender: Value error, must not contain line breaks"):
+        load_settings(config, {"SAMPLE_PLATFORM_TOKEN": "x"})

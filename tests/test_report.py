@@ -1,0 +1,120 @@
+"""The HTML report in a real browser: headless Chromium renders the grid and the trend chart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from reporter import jobs
+from reporter.render import Renderer
+from reporter.simulator import SimulatedPlatform
+from reporter.store import Store
+from tests.conftest import make_settings
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    message = (
+        "HEADLESS CHROMIUM IS NOT INSTALLED: the HTML report was not checked in a browser. "
+        "Install Debian's chromium package (.ci/run does)."
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def pixels(png: bytes) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB/RGBA, non-interlaced PNG into rows of pixel bytes (stdlib only)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    offset, data, width, height, channels = 8, b"", 0, 0, 4
+    while offset < len(png):
+        length, kind = struct.unpack(">I4s", png[offset : offset + 8])
+        body = png[offset + 8 : offset + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and colour in (2, 6)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            data += body
+        offset += 12 + length
+    raw, rows, stride, previous = zlib.decompress(data), [], width * channels, bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - channels] if x >= channels else 0
+            up, corner = previous[x], previous[x - channels] if x >= channels else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                nearest = min((abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner))[2]
+                line[x] = (line[x] + nearest) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, channels, rows
+
+
+def count_colour(png: bytes, rgb: tuple[int, int, int]) -> int:
+    width, channels, rows = pixels(png)
+    return sum(1 for row in rows for x in range(width) if tuple(row[x * channels : x * channels + 3]) == rgb)
+
+
+def test_report_renders_the_grid_in_chromium(tmp_path: Path, platform: SimulatedPlatform) -> None:
+    browser = chromium()
+    settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 3650})
+    with Store(settings.state.path) as store:
+        jobs.poll(settings, store)
+        digest = jobs.build_digest(settings, store)
+    report = tmp_path / "report.html"
+    report.write_text(Renderer().digest(digest, "html"))
+    assert "http://" not in report.read_text().split("<body>")[0]  # no external assets in the head
+    profile = tempfile.mkdtemp()
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert dom.count('<td class="fail"') > 0 and dom.count('<td class="pass"') > 0
+    assert "<polyline" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--window-size=1000,2400",
+            f"--screenshot={shot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    png = shot.read_bytes()
+    assert count_colour(png, (0xCF, 0x22, 0x2E)) > 200  # failed cells
+    assert count_colour(png, (0x2D, 0xA4, 0x4E)) > 200  # passed cells

@@ -317,6 +317,8 @@ def status(ctx: click.Context) -> None:
     click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
     click.echo(f"last poll:    {report.last_poll}")
     click.echo(f"last digest:  {report.last_digest}")
+    next_poll = report.next_poll.isoformat(timespec="seconds") if report.next_poll else "at the next start"
+    click.echo(f"next poll:    {next_poll} (when the daemon runs)")
     click.echo(
         f"next digest:  {report.next_digest.isoformat() if report.next_digest else 'never'} "
         "(when the daemon runs)"

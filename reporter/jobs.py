@@ -156,6 +156,7 @@ class Status:
     last_digest: str
     last_error: str
     runs: dict[str, int]
+    next_poll: datetime | None
     next_digest: datetime | None
     outbox: tuple[str, ...]
 
@@ -176,6 +177,7 @@ def status(settings: Settings, store: Store, now: datetime | None = None) -> Sta
         last_digest=store.meta("last_digest") or "never",
         last_error=store.meta("last_error") or "none",
         runs=store.counts(),
+        next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
         next_digest=trigger.get_next_fire_time(None, now),
         outbox=waiting,
     )
@@ -239,3 +241,9 @@ def send_alerts(
     if count:
         deliver_pending(store, chosen)
     return count
+
+
+def _after_last_poll(last: str | None, minutes: float) -> datetime | None:
+    if not last:
+        return None
+    return datetime.fromisoformat(last.split(" ", 1)[0]) + timedelta(minutes=minutes)

@@ -135,9 +135,9 @@ def now_iso() -> str:
 class Store:
     """Typed access to the state file; one connection, used from one thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
         self.path = path
-        self._db = _connect(path)
+        self._db = _connect(path, timeout)
         self._migrate()
 
     def close(self) -> None:
@@ -429,16 +429,16 @@ def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:
     )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     except OSError as exc:
         raise StoreError(
             f"{path}: cannot create the state file ({exc.strerror}); "

@@ -98,3 +98,23 @@ def test_demo_finds_the_planted_flaky_samples(capsys: pytest.CaptureFixture[str]
         int(w) for w in line.replace("(", " ").replace(",", " ").split() if w.isdigit()
     )
     assert matched >= planted - 1 and found - matched <= 1
+
+
+def test_json_logs_one_object_per_line_without_secrets(config: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAMPLE_PLATFORM_TOKEN": TOKEN}
+    result = subprocess.run(
+        [sys.executable, "-m", "reporter", "--config", str(config), "-v", "--log-format", "json", "poll"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any(line["message"].startswith("poll: ") and "runs ingested" in line["message"] for line in lines)
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert TOKEN not in result.stderr

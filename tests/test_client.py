@@ -249,3 +249,14 @@ def test_user_agent_and_bearer_are_sent(tmp_path: Path) -> None:
         client.run(1)
     assert seen["user-agent"].startswith("sample-platform-reporter/")
     assert seen["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_5xx_and_dropped_connections_from_the_simulator_are_survived(
+    platform: SimulatedPlatform, settings: Settings, scenario: Scenario
+) -> None:
+    platform.faults.server_error, platform.faults.drop = 0.3, 0.2
+    with PlatformClient(settings.platform.model_copy(update={"max_attempts": 12}), sleep=no_sleep) as client:
+        runs = list(client.runs({"sort": "run_id"}, page_size=10))
+        buckets = client.error_summary(runs[-1].run_id, "type")
+    assert [r.run_id for r in runs] == sorted(r.run_id for r in scenario.runs)
+    assert platform.stats.faults > 0 and isinstance(buckets, list)

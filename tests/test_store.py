@@ -93,3 +93,27 @@ def test_outbox_is_idempotent_per_channel_and_period(tmp_path: Path) -> None:
         assert store.outbox()[0].attempts == 1
         store.mark_sent(items[0].key)
         assert store.outbox() == []
+
+
+def test_a_locked_file_is_named_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError) as caught, Store(path, timeout=0.2):
+            pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(path) in str(caught.value) and "another reporter process" in str(caught.value)
+
+
+def test_prune_keeps_recent_and_pending_runs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), [], [], [])
+        recent = run(2).model_copy(update={"completed_at": datetime(2026, 11, 25, tzinfo=UTC)})
+        store.save_run(recent, [], [], [])
+        store.record(run(3, "queued").model_copy(update={"completed_at": None}), "pending")
+        assert store.prune(datetime(2026, 11, 10, tzinfo=UTC)) == 1
+        assert set(store.known([1, 2, 3])) == {2, 3}

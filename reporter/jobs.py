@@ -19,7 +19,7 @@ from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
-TREND_DAYS = 14
+TREND_DAYS = 30  # at most this many daily points in the report's trend chart
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         previous=store.last_digest(period),
         names=history.sample_names,
         grids=grid.grids(history, result),
-        trend_points=grid.trend(history, settings.analysis, now.date(), TREND_DAYS),
+        trend_points=grid.trend(
+            history, settings.analysis, now.date(), min(settings.analysis.window_days, TREND_DAYS)
+        ),
     )
 
 

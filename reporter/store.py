@@ -365,12 +365,16 @@ class Store:
         with self.transaction() as db:
             return _queue(db, subject, payloads)
 
-    def outbox(self, statuses: tuple[str, ...] = ("pending",)) -> list[OutboxItem]:
+    def outbox(
+        self, statuses: tuple[str, ...] = ("pending",), due: datetime | None = None
+    ) -> list[OutboxItem]:
+        """Items in ``statuses``; with ``due``, only those whose retry back-off has passed by then."""
         marks = ",".join("?" * len(statuses))
+        wait = "" if due is None else "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
         rows = self._db.execute(
             f"SELECT key, channel, period, payload, status, attempts, last_error FROM outbox "
-            f"WHERE status IN ({marks}) ORDER BY created_at, key",
-            statuses,
+            f"WHERE status IN ({marks}) {wait}ORDER BY created_at, key",
+            (*statuses, *(() if due is None else (iso(due),))),
         )
         return [OutboxItem(*row) for row in rows]
 
@@ -382,11 +386,12 @@ class Store:
                 (now_iso(), key),
             )
 
-    def mark_failed(self, key: str, error: str, *, final: bool) -> None:
+    def mark_failed(self, key: str, error: str, *, final: bool, retry_at: datetime | None = None) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ? WHERE key = ?",
-                ("failed" if final else "pending", error[:500], key),
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                "WHERE key = ?",
+                ("failed" if final else "pending", error[:500], iso(retry_at), key),
             )
 
 

@@ -80,12 +80,14 @@ class FakeSlack:
     def __init__(self) -> None:
         import json
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         from urllib.parse import parse_qs, urlsplit
 
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.posted: list[dict[str, Any]] = []
         self.script: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
+        self.hang_after_post = 0.0  # seconds to wait before answering a post Slack already took
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +101,8 @@ class FakeSlack:
                     status, reply, headers = queued.pop(0)
                 else:
                     status, reply, headers = 200, fake.default(method, body), {}
+                    if method == "chat.postMessage" and fake.hang_after_post:
+                        time.sleep(fake.hang_after_post)
                 data = json.dumps(reply).encode() if method != "webhook" or status != 200 else b"ok"
                 self.send_response(status)
                 for name, value in headers.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.policy
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,9 @@ def test_failed_delivery_stays_pending_and_is_retried(slack: FakeSlack, tmp_path
         first = deliver_pending(store, [channel])
         assert first.sent == () and len(first.failed) == 1
         assert store.outbox()[0].attempts == 1
-        second = deliver_pending(store, [channel])
+        assert deliver_pending(store, [channel]).sent == ()  # backing off for a minute
+        later = datetime.now(UTC) + timedelta(minutes=2)
+        second = deliver_pending(store, [channel], now=later)
         assert second.sent == ("slack:2026-11-20",)
     assert len(slack.posted) == 1
 
@@ -295,3 +298,97 @@ def test_email_headers_refuse_line_breaks(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="channels.email.sender: Value error, must not contain line breaks"):
         load_settings(config, {"SAMPLE_PLATFORM_TOKEN": "x"})
+
+
+def test_killed_after_slack_took_the_post_then_restarted_posts_once(
+    slack: FakeSlack, platform: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import TOKEN
+
+    config = tmp_path / "reporter.yaml"
+    config.write_text(
+        f"platform:\n  base_url: {platform.base_url}\nstate:\n  path: state.sqlite3\nanalysis:\n  window_days: 3650\n"
+        f"channels:\n  slack:\n    token: ${{SLACK_BOT_TOKEN}}\n    channel: '#ci'\n    api_url: {slack.url}/api/\n"
+    )
+    env = {**os.environ, "SAMPLE_PLATFORM_TOKEN": TOKEN, "SLACK_BOT_TOKEN": "xoxb-kill-test"}
+    command = [sys.executable, "-m", "reporter", "--config", str(config)]
+    subprocess.run([*command, "poll"], env=env, check=True, capture_output=True, timeout=60)
+    slack.hang_after_post = 30.0
+    digest = subprocess.Popen(
+        [*command, "digest"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while not slack.posted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slack.posted, "the digest never reached Slack"
+    digest.send_signal(signal.SIGKILL)  # Slack has the message; the outbox does not know
+    digest.wait()
+    slack.hang_after_post = 0.0
+    again = subprocess.run([*command, "digest"], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    top = [m for m in slack.posted if not m.get("thread_ts")]
+    assert len(top) == 1
+    status = subprocess.run([*command, "status"], env=env, capture_output=True, text=True, timeout=60)
+    assert "outbox:       nothing waiting" in status.stdout
+
+
+def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    class Picky:
+        async def handle_RCPT(
+            self, server: Any, session: Any, envelope: Any, address: str, options: Any
+        ) -> str:
+            if address.startswith("nobody@"):
+                return "550 5.1.1 no such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        return AuthResult(success=auth_data.password == b"right", handled=False)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        Picky(), hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        payload = json.dumps({"subject": "s", "text": "t", "html": "<p>h</p>"})
+
+        def channel(password: str, recipients: tuple[str, ...]) -> EmailChannel:
+            return EmailChannel(
+                EmailSettings(
+                    host="127.0.0.1",
+                    port=port,
+                    security="none",
+                    username="reporter",
+                    password=password,
+                    sender="r@ccx.example",
+                    recipients=recipients,
+                )
+            )
+
+        with pytest.raises(DeliveryError, match="authentication failed") as caught:
+            channel("wrong", ("dev@ccx.example",)).send(payload, "email:x")
+        assert not caught.value.retryable and "wrong" not in str(caught.value)
+        with pytest.raises(DeliveryError, match=r"every recipient was refused: nobody@ccx.example"):
+            channel("right", ("nobody@ccx.example",)).send(payload, "email:x")
+        with pytest.raises(DeliveryError, match=r"refused recipients nobody@ccx.example"):
+            channel("right", ("dev@ccx.example", "nobody@ccx.example")).send(payload, "email:x")
+        channel("right", ("dev@ccx.example",)).send(payload, "email:x")
+    finally:
+        controller.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from reporter.analysis import Alert
@@ -72,11 +73,14 @@ def channels_from(settings: Settings) -> list[Channel]:
     return found
 
 
-def deliver_pending(store: Store, channels: Sequence[Channel], max_attempts: int = 10) -> DeliveryReport:
-    """Send every pending outbox item whose channel is configured; record each outcome."""
+def deliver_pending(
+    store: Store, channels: Sequence[Channel], max_attempts: int = 10, now: datetime | None = None
+) -> DeliveryReport:
+    """Send every due outbox item whose channel is configured; a failure waits longer each time."""
+    now = now or datetime.now(UTC)
     by_name = {channel.name: channel for channel in channels}
     sent, failed = [], []
-    for item in store.outbox():
+    for item in store.outbox(due=now):
         channel = by_name.get(item.channel)
         if channel is None:
             logger.warning(
@@ -87,10 +91,15 @@ def deliver_pending(store: Store, channels: Sequence[Channel], max_attempts: int
             channel.send(item.payload, item.key)
         except DeliveryError as exc:
             final = not exc.retryable or item.attempts + 1 >= max_attempts
-            store.mark_failed(item.key, str(exc), final=final)
+            store.mark_failed(item.key, str(exc), final=final, retry_at=now + backoff(item.attempts + 1))
             logger.error("delivery %s failed%s: %s", item.key, "" if final else " (will retry)", exc)
             failed.append(f"{item.key}: {exc}")
             continue
         store.mark_sent(item.key)
         sent.append(item.key)
     return DeliveryReport(tuple(sent), tuple(failed))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try: 1, 2, 4 ... minutes, at most six hours."""
+    return min(timedelta(minutes=2 ** (attempts - 1)), timedelta(hours=6))

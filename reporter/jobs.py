@@ -101,7 +101,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         generated_at=now,
         window_days=settings.analysis.window_days,
         web_url=settings.platform.web_url,
-        previous=store.last_digest(period),
+        previous=store.outbox.last_digest(period),
         names=history.sample_names,
         grids=grid.grids(history, result),
         trend_points=grid.trend(
@@ -122,10 +122,10 @@ def run_digest(
     channels = channels if channels is not None else channels_from(settings)
     renderer = renderer or Renderer(settings.templates.directory)
     made = build_digest(settings, store, now)
-    fresh = not store.has_digest(made.period)
+    fresh = not store.outbox.has_digest(made.period)
     if fresh:
         payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
-        store.enqueue(made.period, made.state(), payloads)
+        store.outbox.enqueue(made.period, made.state(), payloads)
     else:
         logger.info("digest %s was already queued; delivering what is still pending", made.period)
     report = deliver_pending(store, channels)
@@ -171,7 +171,7 @@ def status(settings: Settings, store: Store, now: datetime | None = None) -> Sta
     trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
     waiting = tuple(
         f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
-        for i in store.outbox(("pending", "failed"))
+        for i in store.outbox.items(("pending", "failed"))
     )
     return Status(
         state=str(settings.state.path),
@@ -239,7 +239,7 @@ def send_alerts(
         if alert is None:
             continue
         payloads = {c.name: c.prepare_alert(alert, renderer, settings.platform.web_url) for c in chosen}
-        count += 1 if store.queue(f"alert-run-{run.run_id}", payloads) else 0
+        count += 1 if store.outbox.queue(f"alert-run-{run.run_id}", payloads) else 0
     if count:
         deliver_pending(store, chosen)
     return count

@@ -72,7 +72,7 @@ def missed_digest_due(settings: Settings, now: datetime) -> bool:
     if last is None:
         return False
     with jobs.open_store(settings) as store:
-        return not store.has_digest(jobs.period_of(settings, last))
+        return not store.outbox.has_digest(jobs.period_of(settings, last))
 
 
 def serve(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The local SQLite state: ingested runs, digests sent and the delivery outbox.
+"""The local SQLite state: ingested runs, and (through ``reporter.outbox``) digests and deliveries.
 
 One file, WAL mode, foreign keys on, named migrations recorded in the
 ``migrations`` table. A run's rows and its ``ingested`` mark are written in
@@ -21,6 +21,7 @@ from pathlib import Path
 from reporter.errors import StoreError
 from reporter.history import History, RunRecord
 from reporter.models import ErrorBucket, Run, RunSample
+from reporter.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 TESTED = ("pass", "fail", "missing_output")
@@ -109,17 +110,6 @@ class KnownRun:
     created_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    key: str
-    channel: str
-    period: str
-    payload: str
-    status: str
-    attempts: int
-    last_error: str | None
-
-
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
@@ -139,6 +129,7 @@ class Store:
         self.path = path
         self._db = _connect(path, timeout)
         self._migrate()
+        self.outbox = Outbox(self._db, self.transaction)
 
     def close(self) -> None:
         self._db.close()
@@ -339,73 +330,6 @@ class Store:
         )
         names = dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
         return History(records, names)
-
-    # -- digests and outbox -----------------------------------------------------------------
-    def last_digest(self, before_period: str) -> tuple[str, str] | None:
-        row = self._db.execute(
-            "SELECT period, findings FROM digests WHERE period < ? ORDER BY period DESC LIMIT 1",
-            (before_period,),
-        ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]))
-
-    def has_digest(self, period: str) -> bool:
-        return self._db.execute("SELECT 1 FROM digests WHERE period = ?", (period,)).fetchone() is not None
-
-    def enqueue(self, period: str, findings_json: str, payloads: dict[str, str]) -> None:
-        """Record a digest and one outbox item per channel, once per period (idempotent)."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO digests VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (period, now_iso(), findings_json),
-            )
-            _queue(db, period, payloads)
-
-    def queue(self, subject: str, payloads: dict[str, str]) -> int:
-        """One outbox item per channel for ``subject`` (e.g. an alert), once; returns how many are new."""
-        with self.transaction() as db:
-            return _queue(db, subject, payloads)
-
-    def outbox(
-        self, statuses: tuple[str, ...] = ("pending",), due: datetime | None = None
-    ) -> list[OutboxItem]:
-        """Items in ``statuses``; with ``due``, only those whose retry back-off has passed by then."""
-        marks = ",".join("?" * len(statuses))
-        wait = "" if due is None else "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-        rows = self._db.execute(
-            f"SELECT key, channel, period, payload, status, attempts, last_error FROM outbox "
-            f"WHERE status IN ({marks}) {wait}ORDER BY created_at, key",
-            (*statuses, *(() if due is None else (iso(due),))),
-        )
-        return [OutboxItem(*row) for row in rows]
-
-    def mark_sent(self, key: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-                "last_error = NULL WHERE key = ?",
-                (now_iso(), key),
-            )
-
-    def mark_failed(self, key: str, error: str, *, final: bool, retry_at: datetime | None = None) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-                "WHERE key = ?",
-                ("failed" if final else "pending", error[:500], iso(retry_at), key),
-            )
-
-
-def _queue(db: sqlite3.Connection, period: str, payloads: dict[str, str]) -> int:
-    before = db.total_changes
-    db.executemany(
-        "INSERT INTO outbox (key, channel, period, payload, status, created_at) "
-        "VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-        [
-            (f"{channel}:{period}", channel, period, payload, now_iso())
-            for channel, payload in payloads.items()
-        ],
-    )
-    return db.total_changes - before
 
 
 def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:

@@ -47,10 +47,10 @@ def test_slack_does_not_post_twice_after_a_crash(slack: FakeSlack, tmp_path: Pat
     payload = channel.prepare(digest_named("a.ts"), Renderer())
     channel.send(payload, "slack:2026-11-20")  # accepted by Slack, then the process died before recording
     with Store(tmp_path / "s.sqlite3") as store:
-        store.enqueue("2026-11-20", "{}", {"slack": payload})
+        store.outbox.enqueue("2026-11-20", "{}", {"slack": payload})
         report = deliver_pending(store, [channel])
         assert report.sent == ("slack:2026-11-20",)
-        assert store.outbox() == []
+        assert store.outbox.items() == []
     assert len(slack.posted) == 1
 
 
@@ -92,10 +92,10 @@ def test_failed_delivery_stays_pending_and_is_retried(slack: FakeSlack, tmp_path
     channel = bot(slack)
     slack.fail("chat.postMessage", "internal_error")
     with Store(tmp_path / "s.sqlite3") as store:
-        store.enqueue("2026-11-20", "{}", {"slack": json.dumps({"text": "hi"})})
+        store.outbox.enqueue("2026-11-20", "{}", {"slack": json.dumps({"text": "hi"})})
         first = deliver_pending(store, [channel])
         assert first.sent == () and len(first.failed) == 1
-        assert store.outbox()[0].attempts == 1
+        assert store.outbox.items()[0].attempts == 1
         assert deliver_pending(store, [channel]).sent == ()  # backing off for a minute
         later = datetime.now(UTC) + timedelta(minutes=2)
         second = deliver_pending(store, [channel], now=later)

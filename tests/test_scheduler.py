@@ -38,7 +38,7 @@ def test_missed_digest_is_due_within_grace_only(tmp_path: Path) -> None:
 def test_a_digest_already_made_is_not_due_again(tmp_path: Path) -> None:
     s = settings(tmp_path)
     with Store(s.state.path) as store:
-        store.enqueue("2026-11-20", "{}", {})
+        store.outbox.enqueue("2026-11-20", "{}", {})
     assert not missed_digest_due(s, datetime(2026, 11, 20, 9, tzinfo=UTC))
 
 
@@ -129,7 +129,7 @@ def test_a_missed_digest_is_sent_once_after_restart(tmp_path: Path, platform: Si
     for _restart in range(3):
         due = missed_digest_due(s, now.replace(hour=9, minute=0))
         with Store(s.state.path) as store:
-            if due or not store.has_digest(jobs.period_of(s, now)):
+            if due or not store.outbox.has_digest(jobs.period_of(s, now)):
                 jobs.run_digest(s, store, channels=[StdoutChannel(stream=out)])
     assert out.getvalue().count("Sample Platform flakiness digest") == 1
     assert not missed_digest_due(s, now.replace(hour=9, minute=0))

@@ -83,18 +83,6 @@ def test_unwritable_directory_is_named(tmp_path: Path) -> None:
         Store(target / "state.sqlite3")
 
 
-def test_outbox_is_idempotent_per_channel_and_period(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        store.enqueue("2026-11-01", "{}", {"slack": "one"})
-        store.enqueue("2026-11-01", "{}", {"slack": "two"})
-        items = store.outbox()
-        assert [(i.key, i.payload) for i in items] == [("slack:2026-11-01", "one")]
-        store.mark_failed(items[0].key, "boom", final=False)
-        assert store.outbox()[0].attempts == 1
-        store.mark_sent(items[0].key)
-        assert store.outbox() == []
-
-
 def test_a_locked_file_is_named_with_advice(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     Store(path).close()

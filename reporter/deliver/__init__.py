@@ -80,7 +80,7 @@ def deliver_pending(
     now = now or datetime.now(UTC)
     by_name = {channel.name: channel for channel in channels}
     sent, failed = [], []
-    for item in store.outbox(due=now):
+    for item in store.outbox.items(due=now):
         channel = by_name.get(item.channel)
         if channel is None:
             logger.warning(
@@ -91,11 +91,13 @@ def deliver_pending(
             channel.send(item.payload, item.key)
         except DeliveryError as exc:
             final = not exc.retryable or item.attempts + 1 >= max_attempts
-            store.mark_failed(item.key, str(exc), final=final, retry_at=now + backoff(item.attempts + 1))
+            store.outbox.mark_failed(
+                item.key, str(exc), final=final, retry_at=now + backoff(item.attempts + 1)
+            )
             logger.error("delivery %s failed%s: %s", item.key, "" if final else " (will retry)", exc)
             failed.append(f"{item.key}: {exc}")
             continue
-        store.mark_sent(item.key)
+        store.outbox.mark_sent(item.key)
         sent.append(item.key)
     return DeliveryReport(tuple(sent), tuple(failed))
 

@@ -96,6 +96,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
     """,
     ),
+    (
+        "003_tested_sets",
+        """
+        ALTER TABLE runs ADD COLUMN tested TEXT;
+        UPDATE runs SET tested = (
+            SELECT group_concat(sample_id) FROM run_tests t
+            WHERE t.run_id = runs.run_id AND t.sample_id IS NOT NULL
+              AND t.status IN ('pass', 'fail', 'missing_output'));
+        CREATE INDEX run_tests_failed ON run_tests (run_id) WHERE status != 'pass'
+    """,
+    ),
 )
 
 
@@ -226,6 +237,10 @@ class Store:
                 "INSERT INTO type_errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(run.run_id, b.key, b.count, b.severity, json.dumps(sorted(b.sample_ids))) for b in by_type],
             )
+            tested = sorted({t.sample_id for t in tests if t.sample_id is not None and t.status in TESTED})
+            db.execute(
+                "UPDATE runs SET tested = ? WHERE run_id = ?", (",".join(map(str, tested)), run.run_id)
+            )
             names = {(t.sample_id, t.sample_name) for t in tests if t.sample_id and t.sample_name}
             db.executemany(
                 "INSERT INTO samples VALUES (?, ?) ON CONFLICT DO UPDATE SET name = excluded.name",
@@ -277,40 +292,33 @@ class Store:
 
     # -- history for the analysis -----------------------------------------------------------
     def history(self, since: datetime) -> History:
-        """Every ingested run completed since ``since``, oldest first, with per-sample results."""
+        """Every ingested run completed since ``since``, oldest first, with per-sample results.
+
+        Runs that tested the same samples share one frozenset, so a year of history stays small.
+        """
         cutoff = iso(since)
-        runs = self._db.execute(
-            "SELECT run_id, platform, commit_sha, branch, pr_number, test_type, status, created_at, "
-            "completed_at FROM runs WHERE state = 'ingested' AND completed_at >= ? ORDER BY run_id",
-            (cutoff,),
-        ).fetchall()
-        tested: dict[int, set[int]] = defaultdict(set)
+        scope = "JOIN runs r USING (run_id) WHERE r.state = 'ingested' AND r.completed_at >= ?"
         regressions: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for run_id, regression_id, sample_id, status in self._db.execute(
-            "SELECT t.run_id, t.regression_id, t.sample_id, t.status FROM run_tests t JOIN runs r "
-            "USING (run_id) WHERE r.state = 'ingested' AND r.completed_at >= ?",
+        for run_id, regression_id, sample_id in self._db.execute(
+            f"SELECT t.run_id, t.regression_id, t.sample_id FROM run_tests t {scope} "
+            "AND t.status != 'pass' AND t.status IN ('fail', 'missing_output')",
             (cutoff,),
         ):
-            if sample_id is None or status not in TESTED:
-                continue
-            tested[run_id].add(sample_id)
-            if status != "pass":
+            if sample_id is not None:
                 regressions[run_id][sample_id].append(regression_id)
-        failures: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        failures: dict[int, dict[int, set[str]]] = defaultdict(dict)
         for run_id, sample_id in self._db.execute(
-            "SELECT e.run_id, e.sample_id FROM sample_errors e JOIN runs r USING (run_id) "
-            "WHERE r.state = 'ingested' AND r.completed_at >= ?",
-            (cutoff,),
+            f"SELECT e.run_id, e.sample_id FROM sample_errors e {scope}", (cutoff,)
         ):
-            failures[run_id][sample_id]
+            failures[run_id][sample_id] = set()
         for run_id, error_type, sample_ids in self._db.execute(
-            "SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e JOIN runs r USING (run_id) "
-            "WHERE r.state = 'ingested' AND r.completed_at >= ?",
-            (cutoff,),
+            f"SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e {scope}", (cutoff,)
         ):
+            found = failures.get(run_id, {})
             for sample_id in json.loads(sample_ids):
-                if sample_id in failures[run_id]:
-                    failures[run_id][sample_id].add(error_type)
+                if sample_id in found:
+                    found[sample_id].add(error_type)
+        shared: dict[str, frozenset[int]] = {}
         records = tuple(
             RunRecord(
                 run_id=row[0],
@@ -322,14 +330,26 @@ class Store:
                 status=row[6],
                 created_at=_when(row[7]),
                 completed_at=_when(row[8]),
-                tested=frozenset(tested.get(row[0], ())),
+                tested=_tested(shared, row[9]),
                 failures={s: tuple(sorted(t)) for s, t in failures.get(row[0], {}).items()},
                 failed_regressions={s: tuple(sorted(r)) for s, r in regressions.get(row[0], {}).items()},
             )
-            for row in runs
+            for row in self._db.execute(
+                "SELECT run_id, platform, commit_sha, branch, pr_number, test_type, status, created_at, "
+                "completed_at, tested FROM runs WHERE state = 'ingested' AND completed_at >= ? "
+                "ORDER BY run_id",
+                (cutoff,),
+            )
         )
         names = dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
         return History(records, names)
+
+
+def _tested(shared: dict[str, frozenset[int]], text: str | None) -> frozenset[int]:
+    key = text or ""
+    if key not in shared:
+        shared[key] = frozenset(int(part) for part in key.split(",") if part)
+    return shared[key]
 
 
 def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from benchmarks.common import END, platform, settings_for
 from reporter import jobs
-from reporter.analysis import FAILING, FLAKY, _Observation, decayed_flip_rate
+from reporter.analysis import FAILING, FLAKY, decayed_flip_rate
 from reporter.history import History
 from reporter.simulator import Profile, Scenario, generate
 
@@ -50,26 +50,26 @@ class Score:
         return f"P {p:.2f} R {r:.2f} F1 {f1:.2f}"
 
 
-def series(history: History) -> dict[tuple[int, str], list[_Observation]]:
-    """Every evidence run per sample and platform, no noise removed (what the baselines see)."""
-    found: dict[tuple[int, str], list[_Observation]] = defaultdict(list)
+def series(history: History) -> dict[tuple[int, str], list[bool]]:
+    """Every evidence run per sample and platform, pass or fail, no noise removed (what the baselines see)."""
+    found: dict[tuple[int, str], list[bool]] = defaultdict(list)
     for run in history.runs:
         if run.evidence:
             for sample_id in run.tested | run.failures.keys():
-                found[(sample_id, run.platform)].append(_Observation(run, sample_id in run.failures))
+                found[(sample_id, run.platform)].append(sample_id in run.failures)
     return found
 
 
 def naive(history: History, last: int = 20) -> Pairs:
-    return {
-        key
-        for key, obs in series(history).items()
-        if 0 < sum(o.failed for o in obs[-last:]) < len(obs[-last:])
-    }
+    return {key for key, seen in series(history).items() if 0 < sum(seen[-last:]) < len(seen[-last:])}
 
 
 def flip_rate(history: History, decay: float = 0.05, bar: float = 0.1) -> Pairs:
-    return {key for key, obs in series(history).items() if decayed_flip_rate(obs, decay) > bar}
+    return {
+        key
+        for key, seen in series(history).items()
+        if decayed_flip_rate(len(seen), [k for k, failed in enumerate(seen) if failed], decay) > bar
+    }
 
 
 def evaluate(scenario: Scenario) -> tuple[Pairs, Pairs, Pairs, Pairs]:

@@ -5,16 +5,16 @@ The method, its formulas and defaults are explained in docs/analysis.md.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from reporter import observations
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
+from reporter.observations import Series
 
 FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
 HISTORY_LENGTH = 30
@@ -77,19 +77,6 @@ class Analysis:
         return tuple(f for f in self.findings if f.classification == classification)
 
 
-@dataclass(slots=True)
-class _Observation:
-    run: RunRecord
-    failed: bool
-    error_types: tuple[str, ...] = ()
-    regressions: tuple[int, ...] = ()
-
-
-@dataclass(slots=True)
-class _Series:
-    observations: list[_Observation] = field(default_factory=list)
-
-
 def analyse(history: History, settings: AnalysisSettings) -> Analysis:
     """Run the whole method over ``history`` (runs oldest first)."""
     evidence = [run for run in history.runs if run.evidence]
@@ -100,15 +87,17 @@ def analyse(history: History, settings: AnalysisSettings) -> Analysis:
     infra = infra_runs(evidence, settings)
     excluded["infrastructure"] = len(infra)
     usable = [run for run in evidence if run.run_id not in infra]
-    series = _series(usable)
+    series = observations.build(usable)
     breakages, pr_noise = _pull_request_breakages(series, history.sample_names)
     excluded["pull request breakage"] = len({run_id for run_id, _ in pr_noise})
+    noisy: dict[int, set[int]] = defaultdict(set)
+    for run_id, sample_id in pr_noise:
+        noisy[sample_id].add(run_id)
     findings = []
     for (sample_id, platform), data in sorted(series.items()):
-        kept = [o for o in data.observations if (o.run.run_id, sample_id) not in pr_noise]
-        finding = classify(
-            sample_id, history.sample_names.get(sample_id, f"sample {sample_id}"), platform, kept, settings
-        )
+        kept = data.without(noisy[sample_id]) if sample_id in noisy else data
+        name = history.sample_names.get(sample_id, f"sample {sample_id}")
+        finding = classify(sample_id, name, platform, kept, settings)
         if finding is not None:
             findings.append(finding)
     findings.sort(key=lambda f: (-f.score, f.sample_id, f.platform))
@@ -139,108 +128,90 @@ def infra_runs(runs: Sequence[RunRecord], settings: AnalysisSettings) -> set[int
     return broken
 
 
-def _series(runs: Iterable[RunRecord]) -> dict[tuple[int, str], _Series]:
-    series: dict[tuple[int, str], _Series] = defaultdict(_Series)
-    for run in runs:
-        for sample_id in run.tested | run.failures.keys():
-            types = run.failures.get(sample_id)
-            series[(sample_id, run.platform)].observations.append(
-                _Observation(
-                    run, types is not None, types or (), tuple(run.failed_regressions.get(sample_id, ()))
-                )
-            )
-    return series
-
-
 def _pull_request_breakages(
-    series: Mapping[tuple[int, str], _Series], names: Mapping[int, str]
+    series: Mapping[tuple[int, str], Series], names: Mapping[int, str]
 ) -> tuple[list[PullRequestBreakage], set[tuple[int, int]]]:
     """Failures concentrated in one PR's runs while the sample passes on master around them."""
-    per_pr: dict[tuple[int, int], list[tuple[_Observation, bool]]] = defaultdict(list)
+    local: dict[tuple[int, int], list[RunRecord]] = defaultdict(list)
     for (sample_id, _platform), data in series.items():
-        observations = data.observations
-        master = [i for i, o in enumerate(observations) if o.run.pr_number is None]
-        for index, obs in enumerate(observations):
-            if obs.run.pr_number is not None:
-                alone = obs.failed and _master_passes_around(observations, master, index)
-                per_pr[(obs.run.pr_number, sample_id)].append((obs, alone))
+        for k in data.failed:
+            run = data.run(k)
+            if run.pr_number is not None and _master_passes_around(data, k):
+                local[(run.pr_number, sample_id)].append(run)
     breakages: list[PullRequestBreakage] = []
     noise: set[tuple[int, int]] = set()
-    for (pr_number, sample_id), seen in sorted(per_pr.items()):
-        local = [obs for obs, is_local in seen if is_local]
-        if len(local) < 2 or len(local) * 2 < len(seen):
+    for (pr_number, sample_id), runs in sorted(local.items()):
+        if len(runs) < 2 or len(runs) * 2 < _observed_in_pr(series, sample_id, pr_number):
             continue
-        noise.update((obs.run.run_id, sample_id) for obs in local)
+        noise.update((run.run_id, sample_id) for run in runs)
         breakages.append(
             PullRequestBreakage(
                 pr_number,
                 sample_id,
                 names.get(sample_id, f"sample {sample_id}"),
-                tuple(sorted({o.run.platform for o in local})),
-                tuple(sorted(o.run.run_id for o in local)),
+                tuple(sorted({run.platform for run in runs})),
+                tuple(sorted(run.run_id for run in runs)),
             )
         )
     return breakages, noise
 
 
-def _master_passes_around(
-    observations: Sequence[_Observation], master: list[int], index: int, reach: int = 3
-) -> bool:
-    """Do the nearest master runs on this platform (up to ``reach`` each side) mostly pass?"""
-    position = bisect.bisect_left(master, index)
-    near = [observations[i] for i in master[max(0, position - reach) : position + reach]]
-    return bool(near) and sum(o.failed for o in near) * 2 < len(near)
+def _observed_in_pr(series: Mapping[tuple[int, str], Series], sample_id: int, pr_number: int) -> int:
+    """How many of a pull request's runs, on any platform, tested the sample."""
+    platforms = {platform for _, platform in series}
+    found = (series.get((sample_id, platform)) for platform in platforms)
+    return sum(data.in_pull_request(pr_number) for data in found if data is not None)
+
+
+def _master_passes_around(data: Series, k: int) -> bool:
+    """Do the nearest master runs on this platform (up to three each side) mostly pass?"""
+    near = data.master_neighbours(k)
+    return bool(near) and sum(data.fails(i) for i in near) * 2 < len(near)
 
 
 def classify(
-    sample_id: int, name: str, platform: str, observations: Sequence[_Observation], settings: AnalysisSettings
+    sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings
 ) -> Finding | None:
     """One sample on one platform; None when it never failed in the window."""
-    fails = [i for i, o in enumerate(observations) if o.failed]
+    fails = data.failed
     if not fails:
         return None
-    disagreements = _same_commit_disagreements(observations)
-    blocks = _regression_blocks(observations, settings.regression_min_streak, disagreements[1])
+    n = len(data)
+    mixed = data.mixed_commits()
+    blocks = _regression_blocks(data, settings.regression_min_streak, mixed)
     in_blocks = {i for start, end in blocks for i in range(start, end)}
     loose = [i for i in fails if i not in in_blocks]
-    flaky_enough = disagreements[0] > 0 or (
-        len(loose) >= settings.flaky_min_failures and len(observations) >= settings.min_runs
-    )
+    flaky_enough = bool(mixed) or (len(loose) >= settings.flaky_min_failures and n >= settings.min_runs)
     if blocks and flaky_enough and _chance_streak(blocks[-1], settings.regression_min_streak):
         blocks, loose = blocks[:-1], sorted([*loose, *range(*blocks[-1])])
         in_blocks = {i for start, end in blocks for i in range(start, end)}
-    passes_after = len(observations) - blocks[-1][1] if blocks else 0
+    passes_after = n - blocks[-1][1] if blocks else 0
     if blocks and passes_after < settings.recovery_passes:
         kind, focus = FAILING, list(range(*blocks[-1]))
     elif flaky_enough and loose:
-        kind, focus = _flaky_or_recovered(observations, loose, len(in_blocks)), loose
+        kind, focus = _flaky_or_recovered(n, loose, len(in_blocks)), loose
     elif blocks:
         kind, focus = FIXED, list(range(*blocks[-1]))
     else:
-        kind, focus = STABLE, fails
-    return _finding(sample_id, name, platform, kind, observations, focus, disagreements[0], settings)
+        kind, focus = STABLE, list(fails)
+    return _finding(sample_id, name, platform, kind, data, focus, len(mixed), settings)
 
 
-def _same_commit_disagreements(observations: Sequence[_Observation]) -> tuple[int, set[str]]:
-    outcomes: dict[str, set[bool]] = defaultdict(set)
-    for obs in observations:
-        outcomes[obs.run.commit_sha].add(obs.failed)
-    mixed = {sha for sha, seen in outcomes.items() if len(seen) == 2}
-    return len(mixed), mixed
-
-
-def _regression_blocks(
-    observations: Sequence[_Observation], min_streak: int, mixed: set[str]
-) -> list[tuple[int, int]]:
+def _regression_blocks(data: Series, min_streak: int, mixed: set[str]) -> list[tuple[int, int]]:
     """Maximal streaks of failures, at least ``min_streak`` long, on commits that never passed."""
-    blocks, start = [], None
-    for i, obs in enumerate([*observations, None]):
-        if obs is not None and obs.failed and obs.run.commit_sha not in mixed:
-            start = i if start is None else start
+    blocks: list[tuple[int, int]] = []
+    start = end = -1
+    for k in data.failed:
+        if data.run(k).commit_sha in mixed:
+            continue  # a failure on a commit that also passed belongs to no streak, and ends one
+        if k == end:
+            end = k + 1
             continue
-        if start is not None and i - start >= min_streak:
-            blocks.append((start, i))
-        start = None
+        if end - start >= min_streak:
+            blocks.append((start, end))
+        start, end = k, k + 1
+    if end - start >= min_streak:
+        blocks.append((start, end))
     return blocks
 
 
@@ -249,12 +220,11 @@ def _chance_streak(block: tuple[int, int], min_streak: int) -> bool:
     return block[1] - block[0] < 2 * min_streak
 
 
-def _flaky_or_recovered(observations: Sequence[_Observation], loose: list[int], blocked: int) -> str:
+def _flaky_or_recovered(n: int, loose: list[int], blocked: int) -> str:
     """Still flaky unless the passes since the last failure would be unlikely at the old rate."""
-    base = len(observations) - blocked
-    rate = min(0.99, len(loose) / max(base, 1))
+    rate = min(0.99, len(loose) / max(n - blocked, 1))
     quiet_needed = math.ceil(math.log(0.05) / math.log(1 - rate)) if rate > 0 else 0
-    quiet = len(observations) - 1 - loose[-1] if loose else len(observations)
+    quiet = n - 1 - loose[-1] if loose else n
     return FIXED if quiet >= max(quiet_needed, 1) else FLAKY
 
 
@@ -268,16 +238,27 @@ def wilson_lower(successes: int, trials: int, z: float = 1.96) -> float:
     return max(0.0, (centre - margin) / (1 + z * z / trials))
 
 
-def decayed_flip_rate(observations: Sequence[_Observation], decay: float) -> float:
+def flip_points(n: int, failed: Sequence[int]) -> list[int]:
+    """Transitions ``k -> k + 1`` where pass turns to fail or back, given the failing indices."""
+    if not failed:
+        return []
+    points = []
+    for k, previous in zip(failed, [-2, *failed], strict=False):
+        if k != previous + 1 and k > 0:
+            points.append(k - 1)  # a streak of failures starts at k
+    for k, following in zip(failed, [*failed[1:], n + 1], strict=True):
+        if following != k + 1 and k < n - 1:
+            points.append(k)  # a streak of failures ends at k
+    return sorted(points)
+
+
+def decayed_flip_rate(n: int, failed: Sequence[int], decay: float) -> float:
     """Flips per transition, newer transitions weighing more (Kowalczyk et al., 2020)."""
-    flips = weight = 0.0
-    for age, (old, new) in enumerate(
-        zip(reversed(observations[:-1]), reversed(observations[1:]), strict=True)
-    ):
-        factor = (1 - decay) ** age
-        weight += factor
-        flips += factor * (old.failed != new.failed)
-    return flips / weight if weight else 0.0
+    if n < 2:
+        return 0.0
+    keep = 1 - decay
+    weight = (1 - keep ** (n - 1)) / decay if decay else float(n - 1)
+    return sum(keep ** (n - 2 - k) for k in flip_points(n, failed)) / weight
 
 
 def _finding(
@@ -285,20 +266,20 @@ def _finding(
     name: str,
     platform: str,
     kind: str,
-    observations: Sequence[_Observation],
+    data: Series,
     focus: list[int],
     disagreements: int,
     settings: AnalysisSettings,
 ) -> Finding:
-    fails = [observations[i] for i in focus] or [o for o in observations if o.failed]
-    n = len(observations)
-    flips = sum(a.failed != b.failed for a, b in itertools.pairwise(observations))
-    confidence = wilson_lower(len(fails), n)
+    counted = focus or list(data.failed)
+    n = len(data)
+    runs = [data.run(k) for k in counted]
+    confidence = wilson_lower(len(counted), n)
     if kind == FLAKY:
-        confidence = max(confidence, decayed_flip_rate(observations, settings.decay) / 2)
+        confidence = max(confidence, decayed_flip_rate(n, data.failed, settings.decay) / 2)
     if kind == FAILING:
-        confidence = 1 - 0.5 ** len(fails)
-    score = round(confidence * n if kind != FAILING else float(len(fails)), 2)
+        confidence = 1 - 0.5 ** len(counted)
+    score = round(confidence * n if kind != FAILING else float(len(counted)), 2)
     if kind in (FIXED, STABLE):
         score = 0.0
     return Finding(
@@ -309,15 +290,15 @@ def _finding(
         score=score,
         confidence=round(confidence, 3),
         runs=n,
-        failures=sum(o.failed for o in observations),
-        flips=flips,
+        failures=len(data.failed),
+        flips=len(flip_points(n, data.failed)),
         same_commit_disagreements=disagreements,
-        first_failure=_ref(fails[0].run),
-        last_failure=_ref(fails[-1].run),
-        error_types=tuple(sorted({t for o in fails for t in o.error_types})),
-        regression_ids=tuple(sorted({r for o in fails for r in o.regressions})),
-        history="".join("x" if o.failed else "." for o in observations[-HISTORY_LENGTH:]),
-        failing_runs=tuple(o.run.run_id for o in fails),
+        first_failure=_ref(runs[0]),
+        last_failure=_ref(runs[-1]),
+        error_types=tuple(sorted({t for run in runs for t in run.failures.get(sample_id, ())})),
+        regression_ids=tuple(sorted({r for run in runs for r in run.failed_regressions.get(sample_id, ())})),
+        history="".join("x" if data.fails(k) else "." for k in range(max(0, n - HISTORY_LENGTH), n)),
+        failing_runs=tuple(run.run_id for run in runs),
     )
 
 

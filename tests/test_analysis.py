@@ -159,3 +159,14 @@ def test_alert_names_only_failures_known_flakiness_does_not_explain() -> None:
     assert alert is not None and [f.sample_name for f in alert.failures] == ["new-break.ts"]
     assert unexplained(run(51, "b" * 40, {99}, tested={99}), result, h.sample_names) is None
     assert unexplained(run(52, "c" * 40, {7}, pr=3), result, h.sample_names) is None
+
+
+def test_flip_points_and_decayed_rate() -> None:
+    from reporter.analysis import decayed_flip_rate, flip_points
+
+    assert flip_points(6, []) == []
+    assert flip_points(6, [0, 1]) == [1]  # xx....
+    assert flip_points(6, [2, 5]) == [1, 2, 4]  # ..x..x
+    assert decayed_flip_rate(6, [], 0.05) == 0.0
+    assert decayed_flip_rate(3, [1], 0.0) == 1.0  # .x. flips on both transitions
+    assert 0 < decayed_flip_rate(10, [0], 0.5) < decayed_flip_rate(10, [9], 0.5)  # newer weighs more

@@ -23,6 +23,7 @@ class Platform:
     runs: Sequence[RunRecord]
     commits: dict[str, list[int]]
     pulls: dict[int, list[int]]
+    mixed: dict[int, set[str]]  # per sample, commits on which it both passed and failed here
 
 
 @dataclass(slots=True)
@@ -30,8 +31,10 @@ class Series:
     """One sample on one platform: observation ``k`` is run ``platform.runs[positions[k]]``."""
 
     platform: Platform
+    sample_id: int
     positions: Sequence[int]
     failed: list[int]  # observation indices, ascending
+    whole: bool = True  # False once observations were set aside: then nothing precomputed applies
     _failset: set[int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
@@ -54,13 +57,18 @@ class Series:
         """The same series with some runs' observations removed (noise set aside)."""
         keep = [k for k in range(len(self)) if self.run(k).run_id not in run_ids]
         failed = [i for i, k in enumerate(keep) if self.fails(k)]
-        return Series(self.platform, [self.positions[k] for k in keep], failed)
+        return Series(self.platform, self.sample_id, [self.positions[k] for k in keep], failed, whole=False)
 
     def mixed_commits(self) -> set[str]:
         """Commits on which this sample both passed and failed on this platform."""
+        if self.whole:
+            return self.platform.mixed.get(self.sample_id, set())
         mixed = set()
         for sha in {self.run(k).commit_sha for k in self.failed}:
-            seen = (self.observes(p) for p in self.platform.commits[sha])
+            positions = self.platform.commits[sha]
+            if len(positions) < 2:
+                continue  # one run of this commit here: nothing to disagree with
+            seen = (self.observes(p) for p in positions)
             if any(k is not None and not self.fails(k) for k in seen):
                 mixed.add(sha)
         return mixed
@@ -103,7 +111,7 @@ def _platform_series(runs: list[RunRecord]) -> dict[int, Series]:
             failing[sample_id].append(position)
             if sample_id not in run.tested:
                 untested_failures[sample_id].append(position)
-    platform = Platform(runs, dict(commits), dict(pulls))
+    platform = Platform(runs, dict(commits), dict(pulls), _mixed(runs, commits))
     lists: dict[int, list[list[int]]] = defaultdict(list)
     for tested, positions in groups.values():
         for sample_id in tested:
@@ -114,5 +122,18 @@ def _platform_series(runs: list[RunRecord]) -> dict[int, Series]:
     for sample_id, parts in lists.items():
         merged: Sequence[int] = parts[0] if len(parts) == 1 else sorted(itertools.chain(*parts))
         failed = [bisect.bisect_left(merged, p) for p in failing.get(sample_id, ())]
-        made[sample_id] = Series(platform, merged, failed)
+        made[sample_id] = Series(platform, sample_id, merged, failed)
     return made
+
+
+def _mixed(runs: Sequence[RunRecord], commits: dict[str, list[int]]) -> dict[int, set[str]]:
+    """Per sample, the commits that ran more than once here with it failing and passing."""
+    mixed: dict[int, set[str]] = defaultdict(set)
+    for sha, positions in commits.items():
+        if len(positions) < 2:
+            continue
+        group = [runs[p] for p in positions]
+        for sample_id in set().union(*(run.failures.keys() for run in group)):
+            if any(sample_id in run.tested and sample_id not in run.failures for run in group):
+                mixed[sample_id].add(sha)
+    return mixed

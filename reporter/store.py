@@ -306,18 +306,19 @@ class Store:
         ):
             if sample_id is not None:
                 regressions[run_id][sample_id].append(regression_id)
-        failures: dict[int, dict[int, set[str]]] = defaultdict(dict)
+        failures: dict[int, dict[int, tuple[str, ...]]] = defaultdict(dict)
         for run_id, sample_id in self._db.execute(
             f"SELECT e.run_id, e.sample_id FROM sample_errors e {scope}", (cutoff,)
         ):
-            failures[run_id][sample_id] = set()
+            failures[run_id][sample_id] = ()
         for run_id, error_type, sample_ids in self._db.execute(
-            f"SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e {scope}", (cutoff,)
+            f"SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e {scope} ORDER BY e.error_type",
+            (cutoff,),
         ):
             found = failures.get(run_id, {})
             for sample_id in json.loads(sample_ids):
                 if sample_id in found:
-                    found[sample_id].add(error_type)
+                    found[sample_id] = (*found[sample_id], error_type)  # in name order, thanks to ORDER BY
         shared: dict[str, frozenset[int]] = {}
         records = tuple(
             RunRecord(
@@ -331,7 +332,7 @@ class Store:
                 created_at=_when(row[7]),
                 completed_at=_when(row[8]),
                 tested=_tested(shared, row[9]),
-                failures={s: tuple(sorted(t)) for s, t in failures.get(row[0], {}).items()},
+                failures=failures.get(row[0], {}),
                 failed_regressions={s: tuple(sorted(r)) for s, r in regressions.get(row[0], {}).items()},
             )
             for row in self._db.execute(

@@ -89,10 +89,16 @@ def poll(ctx: click.Context) -> None:
     show_default=True,
     help="Format for --dry-run or --output.",
 )
-@click.option("--output", type=click.Path(path_type=Path), help="Also write the digest to this file.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the digest to this file instead of sending it; record nothing.",
+)
 @click.pass_context
 def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> None:
     """Build today's digest now and deliver it to every configured channel (once per period).
+
+    With --dry-run or --output nothing is sent or recorded: the digest is printed or written.
 
     \b
     Examples:
@@ -100,17 +106,18 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
       reporter digest --format html --output report.html --dry-run
     """
     settings = _settings(ctx)
-    with jobs.writer(settings, "digest") as store:
-        if dry_run or output:
+    if dry_run or output:
+        with jobs.open_store(settings) as store:  # only reads: no writer lock needed
             rendered = Renderer(settings.templates.directory).digest(jobs.build_digest(settings, store), fmt)
-            if output:
-                from reporter.deliver.file import write_atomically
+        if output:
+            from reporter.deliver.file import write_atomically
 
-                write_atomically(output, rendered)
-                click.echo(f"wrote {output}", err=True)
-            if dry_run:
-                click.echo(rendered, nl=False)
-                return
+            write_atomically(output, rendered)
+            click.echo(f"wrote {output}", err=True)
+        if dry_run:
+            click.echo(rendered, nl=False)
+        return
+    with jobs.writer(settings, "digest") as store:
         result = jobs.run_digest(settings, store)
     click.echo(
         f"digest {result.digest.period}: sent {len(result.delivery.sent)}, "

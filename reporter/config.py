@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -176,7 +176,6 @@ class Settings(_Section):
     channels: ChannelSettings = ChannelSettings(stdout=StdoutChannel())
     alerts: AlertSettings = AlertSettings()
     templates: TemplateSettings = TemplateSettings()
-    source: Annotated[Path | None, Field(exclude=True)] = None
 
 
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:

@@ -36,4 +36,3 @@ class History:
 
     runs: tuple[RunRecord, ...]
     sample_names: Mapping[int, str]
-    excluded_statuses: Mapping[str, int] = field(default_factory=dict)

@@ -42,7 +42,6 @@ Stop = Callable[[], bool]
 class PollResult:
     """What one polling cycle did."""
 
-    listed: int
     ingested: int
     pending: int
     failed: tuple[str, ...]
@@ -88,7 +87,6 @@ def poll(
     _advance_watermark(store, observed.values(), watermark)
     store.prune(now - timedelta(days=max(settings.state.retention_days, settings.analysis.window_days)))
     return PollResult(
-        listed=len(observed),
         ingested=len(ingested),
         pending=len(store.pending()),
         failed=tuple(failed),

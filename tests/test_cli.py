@@ -118,3 +118,14 @@ def test_json_logs_one_object_per_line_without_secrets(config: Path) -> None:
     assert any(line["message"].startswith("poll: ") and "runs ingested" in line["message"] for line in lines)
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
     assert TOKEN not in result.stderr
+
+
+def test_digest_output_writes_the_report_and_sends_nothing(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    report = config.parent / "report.html"
+    code, _, err = run(capsys, "--config", str(config), "digest", "--format", "html", "--output", str(report))
+    assert code == 0 and f"wrote {report}" in err
+    assert report.read_text().startswith("<!doctype html>") and '<td class="fail"' in report.read_text()
+    assert not (config.parent / "out" / "digest.txt").exists()

@@ -28,6 +28,8 @@ from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
 from tests.conftest import TOKEN, make_settings
 
+RUN = {"run_id": 1, "status": "pass", "platform": "linux", "repository": "a/b", "commit_sha": "0" * 40}
+
 
 def no_sleep(_seconds: float) -> None:
     return None
@@ -111,16 +113,7 @@ def test_5xx_is_retried_then_reported(tmp_path: Path) -> None:
         calls["n"] += 1
         if calls["n"] < 3:
             return httpx.Response(503, text="<html>down</html>")
-        return httpx.Response(
-            200,
-            json={
-                "run_id": 1,
-                "status": "pass",
-                "platform": "linux",
-                "repository": "a/b",
-                "commit_sha": "0" * 40,
-            },
-        )
+        return httpx.Response(200, json=RUN)
 
     settings = make_settings(tmp_path, "http://127.0.0.1:9/api/v1", platform={"max_attempts": 4})
     with PlatformClient(settings.platform, transport=httpx.MockTransport(flaky), sleep=no_sleep) as client:
@@ -233,16 +226,7 @@ def test_user_agent_and_bearer_are_sent(tmp_path: Path) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.update(request.headers)
-        return httpx.Response(
-            200,
-            json={
-                "run_id": 1,
-                "status": "pass",
-                "platform": "linux",
-                "repository": "a/b",
-                "commit_sha": "0" * 40,
-            },
-        )
+        return httpx.Response(200, json=RUN)
 
     settings = make_settings(tmp_path, "http://127.0.0.1:9/api/v1")
     with PlatformClient(settings.platform, transport=httpx.MockTransport(handler), sleep=no_sleep) as client:

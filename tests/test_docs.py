@@ -15,8 +15,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     found = set()
     for name, field in model.model_fields.items():
-        if name == "source":
-            continue
         found.add(prefix + name)
         for candidate in getattr(field.annotation, "__args__", (field.annotation,)):
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):

@@ -120,8 +120,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
     with jobs.writer(settings, "digest") as store:
         result = jobs.run_digest(settings, store)
     click.echo(
-        f"digest {result.digest.period}: sent {len(result.delivery.sent)}, "
-        f"failed {len(result.delivery.failed)}",
+        f"digest {result.period}: sent {len(result.delivery.sent)}, failed {len(result.delivery.failed)}",
         err=True,
     )
     if result.delivery.failed:

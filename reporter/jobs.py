@@ -24,10 +24,10 @@ TREND_DAYS = 30  # at most this many daily points in the report's trend chart
 
 @dataclass(frozen=True)
 class DigestResult:
-    """One digest job: the digest, whether it was new, and what delivery did."""
+    """One digest job: its period, the digest if this job made it (None if made before), delivery."""
 
-    digest: digest.Digest
-    queued: bool
+    period: str
+    digest: digest.Digest | None
     delivery: DeliveryReport
 
 
@@ -67,14 +67,7 @@ def poll(
         f"{result.requests} requests, {result.seconds:.1f} s"
     )
     store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
-    logger.info(
-        "poll: %d runs ingested, %d pending, %d failed, %d requests, %.1f s",
-        result.ingested,
-        result.pending,
-        len(result.failed),
-        result.requests,
-        result.seconds,
-    )
+    logger.info("poll: %s", summary)
     return result
 
 
@@ -120,29 +113,21 @@ def run_digest(
 ) -> DigestResult:
     """Render this period's digest once, queue it for every channel, deliver what is pending."""
     channels = channels if channels is not None else channels_from(settings)
-    renderer = renderer or Renderer(settings.templates.directory)
-    made = build_digest(settings, store, now)
-    fresh = not store.outbox.has_digest(made.period)
-    if fresh:
-        payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
-        store.outbox.enqueue(made.period, made.state(), payloads)
+    now = now or datetime.now(UTC)
+    period = period_of(settings, now)
+    made = None
+    if store.outbox.has_digest(period):
+        logger.info("digest %s was already queued; delivering what is still pending", period)
     else:
-        logger.info("digest %s was already queued; delivering what is still pending", made.period)
+        made = build_digest(settings, store, now)
+        renderer = renderer or Renderer(settings.templates.directory)
+        payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
+        store.outbox.enqueue(period, made.state(), payloads)
     report = deliver_pending(store, channels)
-    store.set_meta(
-        "last_digest",
-        f"{datetime.now(UTC).isoformat(timespec='seconds')} period {made.period}, "
-        f"sent {len(report.sent)}, failed {len(report.failed)}",
-    )
-    logger.info(
-        "digest %s: %d flaky, %d failing, sent %d, failed %d",
-        made.period,
-        len(made.new_flaky) + len(made.still_flaky),
-        len(made.failing),
-        len(report.sent),
-        len(report.failed),
-    )
-    return DigestResult(made, fresh, report)
+    summary = f"period {period}, sent {len(report.sent)}, failed {len(report.failed)}"
+    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
+    logger.info("digest: %s", summary)
+    return DigestResult(period, made, report)
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:

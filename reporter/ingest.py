@@ -74,7 +74,9 @@ def poll(
     high = store.high_water()
     horizon = since or now - timedelta(days=settings.analysis.window_days)
     observed = _scan_head(client, settings, high if since is None else 0, horizon)
-    observed.update(_fill_gaps(client, high, observed))
+    # ids below what this scan reached are older than the horizon, not gaps
+    floor = high if high else min(observed, default=1) - 1
+    observed.update(_fill_gaps(client, floor, observed))
     watermark = store.meta("platform_watermark")
     if watermark is not None and since is None:
         observed.update(_scan_restarted(client, settings, datetime.fromisoformat(watermark), observed))
@@ -97,13 +99,18 @@ def poll(
 
 
 def _scan_head(client: PlatformClient, settings: Settings, high: int, horizon: datetime) -> dict[int, Run]:
-    """Newest runs first, down to the highest known id (or the horizon on a first poll)."""
+    """Newest runs first, down to the highest known id (or, on a first poll or a backfill, the horizon).
+
+    The rest of the first page always comes along (it costs nothing): known runs on it are
+    compared again, which catches recent restarts early.
+    """
     seen: dict[int, Run] = {}
     page_size = settings.ingest.page_size
-    for run in client.runs({"sort": "-run_id"}, page_size):
-        seen[run.run_id] = run
+    for count, run in enumerate(client.runs({"sort": "-run_id"}, page_size), start=1):
         old = run.run_id <= high if high else _before(run, horizon)
-        if old and len(seen) >= page_size:
+        if not (old and not high):  # runs older than the horizon are not wanted at all
+            seen[run.run_id] = run
+        if old and count >= page_size:
             break
     return seen
 

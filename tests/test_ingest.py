@@ -226,3 +226,14 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
             after = store.sample_error_counts(recent.run_id)
             assert stored(store) == finished(scenario, clock.now)
     assert after != before and sum(after.values()) == sum(before.values()) - 1
+
+
+def test_a_first_poll_reaches_back_only_to_the_window(platform: SimulatedPlatform, tmp_path: Path,
+                                                      scenario: Scenario) -> None:
+    settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 2})
+    with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+        poll(client, store, settings, now=END)
+        ingested = store.ingested_ids()
+    old = [r.run_id for r in scenario.runs if r.created_at < END - timedelta(days=2, hours=12)]
+    assert old and not set(old) & ingested
+    assert not any(f"/api/v1/runs/{run_id}" in platform.stats.by_path for run_id in old)

@@ -228,8 +228,9 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
     assert after != before and sum(after.values()) == sum(before.values()) - 1
 
 
-def test_a_first_poll_reaches_back_only_to_the_window(platform: SimulatedPlatform, tmp_path: Path,
-                                                      scenario: Scenario) -> None:
+def test_a_first_poll_reaches_back_only_to_the_window(
+    platform: SimulatedPlatform, tmp_path: Path, scenario: Scenario
+) -> None:
     settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 2})
     with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
         poll(client, store, settings, now=END)

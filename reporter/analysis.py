@@ -9,7 +9,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reporter import observations
 from reporter.config import AnalysisSettings
@@ -49,6 +49,18 @@ class Finding:
     regression_ids: tuple[int, ...]
     history: str
     failing_runs: tuple[int, ...] = ()
+    regression_tests: tuple[RegressionTest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegressionTest:
+    """Drill-down: one of the sample's regression tests, classified on its own."""
+
+    regression_id: int
+    classification: str
+    failures: int
+    runs: int
+    history: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +182,9 @@ def _master_passes_around(data: Series, k: int) -> bool:
 
 
 def classify(
-    sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings
+    sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings, drill: bool = True
 ) -> Finding | None:
-    """One sample on one platform; None when it never failed in the window."""
+    """One sample on one platform, and with ``drill`` each failing regression test; None if no failure."""
     fails = data.failed
     if not fails:
         return None
@@ -194,7 +206,31 @@ def classify(
         kind, focus = FIXED, list(range(*blocks[-1]))
     else:
         kind, focus = STABLE, list(fails)
-    return _finding(sample_id, name, platform, kind, data, focus, len(mixed), settings)
+    finding = _finding(sample_id, name, platform, kind, data, focus, len(mixed), settings)
+    if not drill:
+        return finding
+    return replace(finding, regression_tests=_drill_down(sample_id, name, platform, data, settings))
+
+
+def _drill_down(
+    sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings
+) -> tuple[RegressionTest, ...]:
+    """Each failing regression test of the sample, classified over the same runs (tests run together)."""
+    ids = sorted({r for k in data.failed for r in data.run(k).failed_regressions.get(sample_id, ())})
+    found = []
+    for regression_id in ids:
+        failed = [
+            k for k in data.failed if regression_id in data.run(k).failed_regressions.get(sample_id, ())
+        ]
+        alone = Series(data.platform, sample_id, data.positions, failed, whole=False)
+        finding = classify(sample_id, name, platform, alone, settings, drill=False)
+        if finding is not None:
+            found.append(
+                RegressionTest(
+                    regression_id, finding.classification, finding.failures, finding.runs, finding.history
+                )
+            )
+    return tuple(found)
 
 
 def _regression_blocks(data: Series, min_streak: int, mixed: set[str]) -> list[tuple[int, int]]:

@@ -174,6 +174,16 @@ def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
         "error_types": list(finding.error_types),
         "regression_ids": list(finding.regression_ids),
         "history": finding.history,
+        "regression_tests": [
+            {
+                "regression_id": t.regression_id,
+                "classification": t.classification,
+                "failures": t.failures,
+                "runs": t.runs,
+                "history": t.history,
+            }
+            for t in finding.regression_tests
+        ],
         "evidence": {"failing_runs": list(finding.failing_runs)},
         "links": {"sample": links.sample(finding.sample_id)},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, analyse, wilson_lower
@@ -170,3 +171,17 @@ def test_flip_points_and_decayed_rate() -> None:
     assert decayed_flip_rate(6, [], 0.05) == 0.0
     assert decayed_flip_rate(3, [1], 0.0) == 1.0  # .x. flips on both transitions
     assert 0 < decayed_flip_rate(10, [0], 0.5) < decayed_flip_rate(10, [9], 0.5)  # newer weighs more
+
+
+def test_drill_down_classifies_each_regression_test() -> None:
+    pattern = "..x....x.....x..x...." + "xxxxx"
+    runs = []
+    for i, c in enumerate(pattern):
+        failing = {99} if c == "x" else set()
+        record = run(i + 1, f"{i:040x}", failing, tested={99})
+        # test 7 flakes all along; test 8 broke for good at the end
+        regressions = {99: tuple(r for r in (7, 8) if c == "x" and (r == 7 or i >= 21))} if failing else {}
+        runs.append(replace(record, failed_regressions=regressions))
+    finding = analyse(History(tuple(runs), {99: "sample.ts"}), SETTINGS).findings[0]
+    tests = {t.regression_id: (t.classification, t.failures) for t in finding.regression_tests}
+    assert tests == {7: (FLAKY, 9), 8: (FAILING, 5)}

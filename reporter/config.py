@@ -140,6 +140,7 @@ class EmailChannel(_Section):
     sender: str
     recipients: tuple[str, ...] = Field(min_length=1)
     timeout: float = Field(30.0, gt=0)
+    ca_bundle: Path | None = None
 
     @field_validator("sender", "recipients", "host")
     @classmethod

@@ -392,3 +392,81 @@ def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:
         channel("right", ("dev@ccx.example",)).send(payload, "email:x")
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> None:
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    if shutil.which("openssl") is None:
+        pytest.skip("OPENSSL IS NOT INSTALLED: cannot make a certificate to test SMTP over TLS")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+
+    class Inbox(Message):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[Any] = []
+
+        def handle_message(self, message: Any) -> None:
+            self.messages.append(message)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    options: dict[str, Any] = (
+        {"tls_context": server_side, "require_starttls": True}
+        if security == "starttls"
+        else {"ssl_context": server_side}
+    )
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    if security == "tls":
+        controller.ready_timeout = 5.0
+    controller.start()
+    try:
+        settings = EmailSettings(
+            host="127.0.0.1",
+            port=port,
+            security=security,
+            sender="r@ccx.example",
+            recipients=("dev@ccx.example",),
+            ca_bundle=cert,
+        )
+        EmailChannel(settings).send(json.dumps({"subject": "s", "text": "t", "html": "<p>h</p>"}), "email:x")
+        untrusted = EmailChannel(settings.model_copy(update={"ca_bundle": None}))
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            untrusted.send(json.dumps({"subject": "s", "text": "t", "html": "<p>h</p>"}), "email:y")
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1

@@ -137,11 +137,11 @@ class EmailChannel:
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings
+        cafile = str(settings.ca_bundle) if settings.ca_bundle else None
         if settings.security == "tls":
-            return smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
-            )
+            context = ssl.create_default_context(cafile=cafile)
+            return smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
         smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         if settings.security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=ssl.create_default_context(cafile=cafile))
         return smtp

@@ -207,28 +207,29 @@ def classify(
     else:
         kind, focus = STABLE, list(fails)
     finding = _finding(sample_id, name, platform, kind, data, focus, len(mixed), settings)
-    if not drill:
+    if not drill or kind == STABLE:
         return finding
-    return replace(finding, regression_tests=_drill_down(sample_id, name, platform, data, settings))
+    return replace(finding, regression_tests=_drill_down(finding, data, settings))
 
 
-def _drill_down(
-    sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings
-) -> tuple[RegressionTest, ...]:
+def _drill_down(finding: Finding, data: Series, settings: AnalysisSettings) -> tuple[RegressionTest, ...]:
     """Each failing regression test of the sample, classified over the same runs (tests run together)."""
+    sample_id = finding.sample_id
     ids = sorted({r for k in data.failed for r in data.run(k).failed_regressions.get(sample_id, ())})
+    if len(ids) == 1:  # one test failed, every time: it shares the sample's verdict
+        return (
+            RegressionTest(ids[0], finding.classification, finding.failures, finding.runs, finding.history),
+        )
     found = []
     for regression_id in ids:
         failed = [
             k for k in data.failed if regression_id in data.run(k).failed_regressions.get(sample_id, ())
         ]
         alone = Series(data.platform, sample_id, data.positions, failed, whole=False)
-        finding = classify(sample_id, name, platform, alone, settings, drill=False)
-        if finding is not None:
+        test = classify(sample_id, finding.sample_name, finding.platform, alone, settings, drill=False)
+        if test is not None:
             found.append(
-                RegressionTest(
-                    regression_id, finding.classification, finding.failures, finding.runs, finding.history
-                )
+                RegressionTest(regression_id, test.classification, test.failures, test.runs, test.history)
             )
     return tuple(found)
 

@@ -24,6 +24,7 @@ from reporter.simulator import Profile, Scenario, generate
 
 BASE = Profile(days=30, samples=60, commits_per_day=3, pending_runs=0)
 PROFILES = {
+    "small": replace(BASE, days=14, samples=20),
     "quiet": replace(BASE, flaky_share=0.08, flaky_rates=(0.04, 0.08), infra_share=0.005, cancel_share=0.01),
     "realistic": BASE,
     "noisy": replace(BASE, infra_share=0.15, cancel_share=0.10, rerun_share=0.3, pull_requests=8),

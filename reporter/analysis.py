@@ -9,7 +9,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from reporter import observations
 from reporter.config import AnalysisSettings
@@ -18,6 +18,7 @@ from reporter.observations import Series
 
 FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
 HISTORY_LENGTH = 30
+VARIED_TYPES_BOOST = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Analysis:
     infra_run_ids: tuple[int, ...]
     pr_breakages: tuple[PullRequestBreakage, ...]
     error_types: Mapping[str, int]
+    infra_bars: Mapping[str, float] = field(default_factory=dict)
 
     def by_class(self, classification: str) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.classification == classification)
@@ -96,7 +98,8 @@ def analyse(history: History, settings: AnalysisSettings) -> Analysis:
     for run in history.runs:
         if not run.evidence:
             excluded[run.status] += 1
-    infra = infra_runs(evidence, settings)
+    bars = infra_bars(evidence, settings)
+    infra = infra_runs(evidence, bars)
     excluded["infrastructure"] = len(infra)
     usable = [run for run in evidence if run.run_id not in infra]
     series = observations.build(usable)
@@ -120,24 +123,40 @@ def analyse(history: History, settings: AnalysisSettings) -> Analysis:
         tuple(sorted(infra)),
         tuple(breakages),
         _error_types(usable),
+        bars,
     )
 
 
-def infra_runs(runs: Sequence[RunRecord], settings: AnalysisSettings) -> set[int]:
-    """Runs where far more samples failed than is normal for their platform."""
-    broken: set[int] = set()
-    by_platform: dict[str, list[tuple[int, float]]] = defaultdict(list)
+def failing_share(run: RunRecord) -> float | None:
+    """The share of a run's tested samples that failed (None if it tested nothing)."""
+    tested = len(run.tested) + sum(1 for s in run.failures if s not in run.tested)
+    return len(run.failures) / tested if tested else None
+
+
+def infra_bars(runs: Sequence[RunRecord], settings: AnalysisSettings) -> dict[str, float]:
+    """Per platform, the failing share from which a run counts as infrastructure-broken."""
+    shares: dict[str, list[float]] = defaultdict(list)
     for run in runs:
-        tested = len(run.tested | run.failures.keys())
-        if tested:
-            by_platform[run.platform].append((run.run_id, len(run.failures) / tested))
-    for shares in by_platform.values():
-        values = [share for _, share in shares]
+        share = failing_share(run)
+        if share is not None:
+            shares[run.platform].append(share)
+    bars = {}
+    for platform, values in shares.items():
         median = statistics.median(values)
         spread = statistics.median(abs(v - median) for v in values)
-        bar = max(settings.infra_min_fraction, median + settings.infra_mad_factor * max(spread, 0.01))
-        broken.update(run_id for run_id, share in shares if share >= bar)
-    return broken
+        bars[platform] = max(
+            settings.infra_min_fraction, median + settings.infra_mad_factor * max(spread, 0.01)
+        )
+    return bars
+
+
+def infra_runs(runs: Sequence[RunRecord], bars: Mapping[str, float]) -> set[int]:
+    """Runs where far more samples failed than is normal for their platform."""
+    return {
+        run.run_id
+        for run in runs
+        if (share := failing_share(run)) is not None and share >= bars.get(run.platform, 1.0)
+    }
 
 
 def _pull_request_breakages(
@@ -312,8 +331,11 @@ def _finding(
     n = len(data)
     runs = [data.run(k) for k in counted]
     confidence = wilson_lower(len(counted), n)
+    types = {t for run in runs for t in run.failures.get(sample_id, ())}
     if kind == FLAKY:
         confidence = max(confidence, decayed_flip_rate(n, data.failed, settings.decay) / 2)
+        if len(types) > 1:  # failing in different ways on unchanged code: supporting evidence
+            confidence = min(1.0, confidence * VARIED_TYPES_BOOST)
     if kind == FAILING:
         confidence = 1 - 0.5 ** len(counted)
     score = round(confidence * n if kind != FAILING else float(len(counted)), 2)
@@ -332,7 +354,7 @@ def _finding(
         same_commit_disagreements=disagreements,
         first_failure=_ref(runs[0]),
         last_failure=_ref(runs[-1]),
-        error_types=tuple(sorted({t for run in runs for t in run.failures.get(sample_id, ())})),
+        error_types=tuple(sorted(types)),
         regression_ids=tuple(sorted({r for run in runs for r in run.failed_regressions.get(sample_id, ())})),
         history="".join("x" if data.fails(k) else "." for k in range(max(0, n - HISTORY_LENGTH), n)),
         failing_runs=tuple(run.run_id for run in runs),
@@ -350,37 +372,3 @@ def _error_types(runs: Iterable[RunRecord]) -> dict[str, int]:
             for error_type in types:
                 counts[error_type] += 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
-
-
-@dataclass(frozen=True, slots=True)
-class Unexplained:
-    """A failure in a run that no known flaky or failing finding accounts for."""
-
-    sample_id: int
-    sample_name: str
-    error_types: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A finished master run with failures that known flakiness does not explain."""
-
-    run: RunRecord
-    failures: tuple[Unexplained, ...]
-
-
-def unexplained(run: RunRecord, result: Analysis, names: Mapping[int, str]) -> Alert | None:
-    """None unless ``run`` is a master run that failed for reasons the findings do not cover."""
-    if run.status != "fail" or run.pr_number is not None or run.run_id in result.infra_run_ids:
-        return None
-    known = {
-        f.sample_id
-        for f in result.findings
-        if f.platform == run.platform and f.classification in (FLAKY, FAILING)
-    }
-    failures = tuple(
-        Unexplained(sample_id, names.get(sample_id, f"sample {sample_id}"), types)
-        for sample_id, types in sorted(run.failures.items())
-        if sample_id not in known
-    )
-    return Alert(run, failures) if failures else None

@@ -161,6 +161,7 @@ class ChannelSettings(_Section):
 class AlertSettings(_Section):
     enabled: bool = False
     channels: tuple[Literal["stdout", "slack", "email"], ...] = ("slack",)
+    refresh_minutes: float = Field(60.0, gt=0)
 
 
 class TemplateSettings(_Section):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import analysis, digest, grid, ingest
+from reporter import alerts, analysis, digest, grid, ingest
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import AlertChannel, Channel, DeliveryReport, channels_from, deliver_pending
@@ -19,6 +19,7 @@ from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
+KNOWN = "known_findings"  # meta key of the alerts' snapshot of the last full analysis
 TREND_DAYS = 30  # at most this many daily points in the report's trend chart
 
 
@@ -207,7 +208,11 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
 def send_alerts(
     settings: Settings, store: Store, run_ids: tuple[int, ...], channels: list[Channel] | None = None
 ) -> int:
-    """Queue and deliver one alert per new master run with unexplained failures; returns how many."""
+    """Queue and deliver one alert per new master run with unexplained failures; returns how many.
+
+    New runs are compared with the ``Known`` snapshot of the last full analysis, refreshed when it is
+    older than ``alerts.refresh_minutes``; a sample alerted about joins it, so it alerts once.
+    """
     chosen = [
         c
         for c in (channels if channels is not None else channels_from(settings))
@@ -215,19 +220,34 @@ def send_alerts(
     ]
     if not chosen:
         return 0
-    history, result = analyse(settings, store)
+    known = _known(settings, store)
     renderer = Renderer(settings.templates.directory)
-    wanted = set(run_ids)
-    count = 0
-    for run in history.runs:
-        alert = analysis.unexplained(run, result, history.sample_names) if run.run_id in wanted else None
+    names = store.sample_names()
+    count, blamed = 0, list[tuple[int, str]]()
+    for run in store.records(run_ids):
+        alert = alerts.unexplained(run, known, names)
         if alert is None:
             continue
+        pairs = [(failure.sample_id, run.platform) for failure in alert.failures]
+        known, blamed = known.with_flagged(pairs), [*blamed, *pairs]
         payloads = {c.name: c.prepare_alert(alert, renderer, settings.platform.web_url) for c in chosen}
         count += 1 if store.outbox.queue(f"alert-run-{run.run_id}", payloads) else 0
+    if blamed:
+        store.set_meta(KNOWN, known.with_flagged(blamed).to_json())
     if count:
         deliver_pending(store, chosen)
     return count
+
+
+def _known(settings: Settings, store: Store) -> alerts.Known:
+    now = datetime.now(UTC)
+    saved = store.meta(KNOWN)
+    known = alerts.Known.from_json(saved) if saved else None
+    if known is None or now - known.at > timedelta(minutes=settings.alerts.refresh_minutes):
+        _, result = analyse(settings, store, now)
+        known = alerts.Known.of(result, now)
+        store.set_meta(KNOWN, known.to_json())
+    return known
 
 
 def _after_last_poll(last: str | None, minutes: float) -> datetime | None:

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 import reporter
-from reporter.analysis import Alert, Finding
+from reporter.alerts import Alert
+from reporter.analysis import Finding
 from reporter.digest import Digest
 from reporter.errors import RenderError
 from reporter.grid import TrendPoint

@@ -22,92 +22,10 @@ from reporter.errors import StoreError
 from reporter.history import History, RunRecord
 from reporter.models import ErrorBucket, Run, RunSample
 from reporter.outbox import Outbox
+from reporter.schema import MIGRATIONS
 
 logger = logging.getLogger(__name__)
 TESTED = ("pass", "fail", "missing_output")
-
-MIGRATIONS: tuple[tuple[str, str], ...] = (
-    (
-        "001_runs",
-        """
-        CREATE TABLE runs (
-            run_id INTEGER PRIMARY KEY,
-            platform TEXT NOT NULL,
-            repository TEXT NOT NULL,
-            branch TEXT,
-            commit_sha TEXT NOT NULL,
-            pr_number INTEGER,
-            test_type TEXT NOT NULL,
-            status TEXT NOT NULL,
-            created_at TEXT,
-            started_at TEXT,
-            completed_at TEXT,
-            state TEXT NOT NULL CHECK (state IN ('pending', 'ingested', 'filtered', 'abandoned')),
-            seen_at TEXT NOT NULL,
-            ingested_at TEXT
-        );
-        CREATE INDEX runs_state ON runs (state);
-        CREATE INDEX runs_completed ON runs (completed_at);
-        CREATE TABLE run_tests (
-            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-            regression_id INTEGER NOT NULL,
-            sample_id INTEGER,
-            status TEXT NOT NULL,
-            PRIMARY KEY (run_id, regression_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE sample_errors (
-            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-            sample_id INTEGER NOT NULL,
-            count INTEGER NOT NULL,
-            severity TEXT NOT NULL,
-            PRIMARY KEY (run_id, sample_id)
-        ) WITHOUT ROWID;
-        CREATE TABLE type_errors (
-            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
-            error_type TEXT NOT NULL,
-            count INTEGER NOT NULL,
-            severity TEXT NOT NULL,
-            sample_ids TEXT NOT NULL,
-            PRIMARY KEY (run_id, error_type)
-        ) WITHOUT ROWID;
-        CREATE TABLE samples (sample_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    ),
-    (
-        "002_digests_outbox",
-        """
-        CREATE TABLE digests (
-            period TEXT PRIMARY KEY,
-            created_at TEXT NOT NULL,
-            findings TEXT NOT NULL
-        );
-        CREATE TABLE outbox (
-            key TEXT PRIMARY KEY,
-            channel TEXT NOT NULL,
-            period TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            next_attempt_at TEXT,
-            created_at TEXT NOT NULL,
-            sent_at TEXT
-        );
-    """,
-    ),
-    (
-        "003_tested_sets",
-        """
-        ALTER TABLE runs ADD COLUMN tested TEXT;
-        UPDATE runs SET tested = (
-            SELECT group_concat(sample_id) FROM run_tests t
-            WHERE t.run_id = runs.run_id AND t.sample_id IS NOT NULL
-              AND t.status IN ('pass', 'fail', 'missing_output'));
-        CREATE INDEX run_tests_failed ON run_tests (run_id) WHERE status != 'pass'
-    """,
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,31 +214,52 @@ class Store:
 
         Runs that tested the same samples share one frozenset, so a year of history stays small.
         """
-        cutoff = iso(since)
-        scope = "JOIN runs r USING (run_id) WHERE r.state = 'ingested' AND r.completed_at >= ?"
+        records = self._records("r.completed_at >= ?", (iso(since),))
+        return History(tuple(records), self.sample_names())
+
+    def records(self, run_ids: Iterable[int]) -> list[RunRecord]:
+        """These ingested runs (if they are), oldest first: what checking a poll's new runs needs."""
+        ids = sorted(set(run_ids))
+        found: list[RunRecord] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            found += self._records(f"r.run_id IN ({','.join('?' * len(part))})", tuple(part))
+        return found
+
+    def sample_names(self) -> dict[int, str]:
+        return dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
+
+    def _records(self, condition: str, params: tuple[object, ...]) -> list[RunRecord]:
+        scope = f"JOIN runs r USING (run_id) WHERE r.state = 'ingested' AND {condition}"
         regressions: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
         for run_id, regression_id, sample_id in self._db.execute(
             f"SELECT t.run_id, t.regression_id, t.sample_id FROM run_tests t {scope} "
             "AND t.status != 'pass' AND t.status IN ('fail', 'missing_output')",
-            (cutoff,),
+            params,
         ):
             if sample_id is not None:
                 regressions[run_id][sample_id].append(regression_id)
         failures: dict[int, dict[int, tuple[str, ...]]] = defaultdict(dict)
         for run_id, sample_id in self._db.execute(
-            f"SELECT e.run_id, e.sample_id FROM sample_errors e {scope}", (cutoff,)
+            f"SELECT e.run_id, e.sample_id FROM sample_errors e {scope}", params
         ):
             failures[run_id][sample_id] = ()
         for run_id, error_type, sample_ids in self._db.execute(
             f"SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e {scope} ORDER BY e.error_type",
-            (cutoff,),
+            params,
         ):
             found = failures.get(run_id, {})
             for sample_id in json.loads(sample_ids):
                 if sample_id in found:
                     found[sample_id] = (*found[sample_id], error_type)  # in name order, thanks to ORDER BY
         shared: dict[str, frozenset[int]] = {}
-        records = tuple(
+        rows = self._db.execute(
+            "SELECT r.run_id, r.platform, r.commit_sha, r.branch, r.pr_number, r.test_type, r.status, "
+            f"r.created_at, r.completed_at, r.tested FROM runs r WHERE r.state = 'ingested' AND {condition} "
+            "ORDER BY r.run_id",
+            params,
+        )
+        return [
             RunRecord(
                 run_id=row[0],
                 platform=row[1],
@@ -335,15 +274,8 @@ class Store:
                 failures=failures.get(row[0], {}),
                 failed_regressions={s: tuple(sorted(r)) for s, r in regressions.get(row[0], {}).items()},
             )
-            for row in self._db.execute(
-                "SELECT run_id, platform, commit_sha, branch, pr_number, test_type, status, created_at, "
-                "completed_at, tested FROM runs WHERE state = 'ingested' AND completed_at >= ? "
-                "ORDER BY run_id",
-                (cutoff,),
-            )
-        )
-        names = dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
-        return History(records, names)
+            for row in rows
+        ]
 
 
 def _tested(shared: dict[str, frozenset[int]], text: str | None) -> frozenset[int]:

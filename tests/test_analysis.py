@@ -150,16 +150,19 @@ def test_score_grows_with_evidence_not_with_a_lucky_ratio() -> None:
 
 
 def test_alert_names_only_failures_known_flakiness_does_not_explain() -> None:
-    from reporter.analysis import unexplained
+    from reporter.alerts import Known, unexplained
 
-    flaky_then_new = [run(50, "a" * 40, {99, 7}, tested={99})]
-    h = history("..x....x.....x..x....", extra=flaky_then_new)
-    h = History(h.runs, {99: "flaky.ts", 7: "new-break.ts"})
-    result = analyse(h, SETTINGS)
-    alert = unexplained(h.runs[-1], result, h.sample_names)
+    h = history("..x....x.....x..x....")
+    known = Known.of(analyse(h, SETTINGS), T0)
+    assert (99, "linux") in known.flagged
+    names = {99: "flaky.ts", 7: "new-break.ts"}
+    alert = unexplained(run(50, "a" * 40, {99, 7}, tested={99}), known, names)
     assert alert is not None and [f.sample_name for f in alert.failures] == ["new-break.ts"]
-    assert unexplained(run(51, "b" * 40, {99}, tested={99}), result, h.sample_names) is None
-    assert unexplained(run(52, "c" * 40, {7}, pr=3), result, h.sample_names) is None
+    assert unexplained(run(51, "b" * 40, {99}, tested={99}), known, names) is None
+    assert unexplained(run(52, "c" * 40, {7}, pr=3), known, names) is None  # a pull request's own
+    broken = run(53, "d" * 40, set(range(1, 19)) | {7}, tested={99})
+    assert unexplained(broken, known, names) is None  # the infrastructure broke
+    assert Known.from_json(known.to_json()) == known
 
 
 def test_flip_points_and_decayed_rate() -> None:
@@ -185,3 +188,18 @@ def test_drill_down_classifies_each_regression_test() -> None:
     finding = analyse(History(tuple(runs), {99: "sample.ts"}), SETTINGS).findings[0]
     tests = {t.regression_id: (t.classification, t.failures) for t in finding.regression_tests}
     assert tests == {7: (FLAKY, 9), 8: (FAILING, 5)}
+
+
+def test_varying_error_types_support_a_flaky_finding() -> None:
+    def finding_with(types: list[str]) -> float:
+        runs = []
+        for i, c in enumerate("..x....x.....x..x...."):
+            record = run(i + 1, f"{i:040x}", {99} if c == "x" else set(), tested={99})
+            if c == "x":  # each failure with the next error type in turn
+                record = replace(record, failures={99: (types[i % len(types)],)})
+            runs.append(record)
+        found = analyse(History(tuple(runs), {99: "s.ts"}), SETTINGS).findings[0]
+        assert found.classification == FLAKY
+        return found.score
+
+    assert finding_with(["missing_output", "diff_mismatch"]) > finding_with(["missing_output"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from reporter import jobs
 from reporter.analysis import FAILING, FLAKY
 from reporter.deliver.stdout import StdoutChannel
@@ -36,3 +38,31 @@ def test_alerts_follow_new_master_runs_once(tmp_path: Path, platform: SimulatedP
         assert run.pr_number is None and run.status == "fail" and run.run_id not in findings.infra_run_ids
         for sample_id in (int(part.split(")")[0]) for part in block.split("(#")[1:]):
             assert (sample_id, run.platform) not in known
+
+
+def test_checking_new_runs_reads_only_those_runs(
+    tmp_path: Path, platform: SimulatedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        platform.base_url,
+        analysis={"window_days": 3650},
+        alerts={"enabled": True, "channels": ["stdout"]},
+    )
+    out = io.StringIO()
+    with Store(settings.state.path) as store:
+        result = jobs.poll(settings, store)
+        first, *rest = result.new_run_ids
+        jobs.send_alerts(settings, store, (first,), [StdoutChannel(stream=out)])  # makes the snapshot
+
+        def no_history(*args: object) -> None:
+            raise AssertionError("a poll's alert check must not read the whole history")
+
+        monkeypatch.setattr(Store, "history", no_history)
+        later = jobs.send_alerts(settings, store, tuple(rest), [StdoutChannel(stream=out)])
+    blamed = []
+    for block in out.getvalue().split("Run ")[1:]:
+        platform = block.split("(", 1)[1].split(",", 1)[0]
+        blamed += [(platform, line) for line in block.splitlines() if line.startswith("  * ")]
+    assert later > 0
+    assert len(blamed) == len(set(blamed))  # each unexplained sample is alerted about once a platform

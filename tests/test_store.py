@@ -11,7 +11,8 @@ import pytest
 
 from reporter.errors import StoreError
 from reporter.models import ErrorBucket, Run, RunSample
-from reporter.store import MIGRATIONS, Store
+from reporter.schema import MIGRATIONS
+from reporter.store import Store
 
 
 def run(run_id: int, status: str = "fail") -> Run:
@@ -105,3 +106,25 @@ def test_prune_keeps_recent_and_pending_runs(tmp_path: Path) -> None:
         store.record(run(3, "queued").model_copy(update={"completed_at": None}), "pending")
         assert store.prune(datetime(2026, 11, 10, tzinfo=UTC)) == 1
         assert set(store.known([1, 2, 3])) == {2, 3}
+
+
+def test_migration_003_fills_tested_sets_of_runs_stored_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        for name, script in MIGRATIONS[:2]:
+            db.executescript(script)
+            db.execute("INSERT INTO migrations VALUES (?, 'then')", (name,))
+        db.execute(
+            "INSERT INTO runs (run_id, platform, repository, commit_sha, test_type, status, completed_at, "
+            "state, seen_at) VALUES (1, 'linux', 'a/b', 'c', 'commit', 'pass', '2026-11-01T01:00:00+00:00', "
+            "'ingested', 'then')"
+        )
+        db.executemany(
+            "INSERT INTO run_tests VALUES (1, ?, ?, ?)",
+            [(1, 10, "pass"), (2, 11, "fail"), (3, 12, "skipped")],
+        )
+    with Store(path) as store:
+        assert store.migrations()[-1] == "003_tested_sets"
+        [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
+    assert record.tested == {10, 11}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from reporter.analysis import Alert
+from reporter.alerts import Alert
 from reporter.config import Settings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError

@@ -16,7 +16,7 @@ from typing import Any
 
 import css_inline
 
-from reporter.analysis import Alert
+from reporter.alerts import Alert
 from reporter.config import EmailChannel as EmailSettings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError

@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from reporter.analysis import Alert
+from reporter.alerts import Alert
 from reporter.config import SlackChannel as SlackSettings
 from reporter.digest import Digest
 from reporter.errors import DeliveryError

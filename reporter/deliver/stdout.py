@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from reporter.analysis import Alert
+from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.render import Renderer
 

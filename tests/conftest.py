@@ -190,11 +190,17 @@ def slack() -> Iterator[FakeSlack]:
     fake.close()
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[Any]:
-    """A real SMTP server (aiosmtpd) on loopback that keeps every message it receives."""
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (aiosmtpd needs one it is told)."""
     import socket
 
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def smtp_controller(**options: Any) -> Any:
+    """An aiosmtpd server on loopback; ``controller.inbox.messages`` keeps what it receives."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -206,12 +212,16 @@ def smtp_server() -> Iterator[Any]:
         def handle_message(self, message: Any) -> None:
             self.messages.append(message)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
+    controller.inbox = inbox
+    return controller
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it receives."""
+    controller = smtp_controller()
     controller.start()
-    controller.inbox = inbox  # type: ignore[attr-defined]
     yield controller
     controller.stop()

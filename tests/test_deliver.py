@@ -21,7 +21,7 @@ from reporter.deliver.slack import SlackChannel
 from reporter.errors import DeliveryError
 from reporter.render import Renderer
 from reporter.store import Store
-from tests.conftest import FakeSlack
+from tests.conftest import FakeSlack, free_port, smtp_controller
 from tests.test_render import EVIL, digest_named
 
 
@@ -339,7 +339,6 @@ def test_killed_after_slack_took_the_post_then_restarted_posts_once(
 
 
 def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:
-    import socket
 
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
@@ -359,9 +358,7 @@ def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         return AuthResult(success=auth_data.password == b"right", handled=False)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = Controller(
         Picky(), hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
     )
@@ -397,12 +394,8 @@ def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> None:
     import shutil
-    import socket
     import ssl
     import subprocess
-
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Message
 
     if shutil.which("openssl") is None:
         pytest.skip("OPENSSL IS NOT INSTALLED: cannot make a certificate to test SMTP over TLS")
@@ -433,26 +426,13 @@ def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> N
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(cert, key)
 
-    class Inbox(Message):
-        def __init__(self) -> None:
-            super().__init__()
-            self.messages: list[Any] = []
-
-        def handle_message(self, message: Any) -> None:
-            self.messages.append(message)
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
     options: dict[str, Any] = (
         {"tls_context": server_side, "require_starttls": True}
         if security == "starttls"
         else {"ssl_context": server_side}
     )
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
-    if security == "tls":
-        controller.ready_timeout = 5.0
+    controller = smtp_controller(**options)
+    port = controller.port
     controller.start()
     try:
         settings = EmailSettings(
@@ -469,4 +449,4 @@ def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> N
             untrusted.send(json.dumps({"subject": "s", "text": "t", "html": "<p>h</p>"}), "email:y")
     finally:
         controller.stop()
-    assert len(inbox.messages) == 1
+    assert len(controller.inbox.messages) == 1

@@ -9,19 +9,25 @@ import pytest
 
 from reporter import jobs
 from reporter.analysis import FAILING, FLAKY
+from reporter.config import Settings
 from reporter.deliver.stdout import StdoutChannel
 from reporter.simulator import SimulatedPlatform
 from reporter.store import Store
 from tests.conftest import make_settings
 
 
-def test_alerts_follow_new_master_runs_once(tmp_path: Path, platform: SimulatedPlatform) -> None:
-    settings = make_settings(
+@pytest.fixture
+def settings(tmp_path: Path, platform: SimulatedPlatform) -> Settings:
+    """Alerts on, to a stdout channel the tests pass in (none is configured, so polls send none)."""
+    return make_settings(
         tmp_path,
         platform.base_url,
         analysis={"window_days": 3650},
         alerts={"enabled": True, "channels": ["stdout"]},
     )
+
+
+def test_alerts_follow_new_master_runs_once(settings: Settings) -> None:
     out = io.StringIO()
     channel = StdoutChannel(stream=out)
     with Store(settings.state.path) as store:
@@ -40,15 +46,7 @@ def test_alerts_follow_new_master_runs_once(tmp_path: Path, platform: SimulatedP
             assert (sample_id, run.platform) not in known
 
 
-def test_checking_new_runs_reads_only_those_runs(
-    tmp_path: Path, platform: SimulatedPlatform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = make_settings(
-        tmp_path,
-        platform.base_url,
-        analysis={"window_days": 3650},
-        alerts={"enabled": True, "channels": ["stdout"]},
-    )
+def test_checking_new_runs_reads_only_those_runs(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     with Store(settings.state.path) as store:
         result = jobs.poll(settings, store)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from reporter.simulator import views
 from reporter.simulator.scenario import REPOSITORY, Scenario, SimRun
 
 READ_SCOPES = ("runs:read", "results:read")
+logger = logging.getLogger(__name__)
 Reply = tuple[int, Any]
 
 
@@ -42,6 +45,17 @@ class Faults:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (killed, timed out) is normal here, not an error to print."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("simulator: client %s went away: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
 
 class LiveClock:
@@ -96,7 +110,7 @@ class SimulatedPlatform:
         self._windows: dict[str, tuple[int, int]] = {}
         self._by_id = {run.run_id: run for run in scenario.runs}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

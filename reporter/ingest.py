@@ -194,12 +194,8 @@ def _recheck_pending(client: PlatformClient, store: Store, seen: dict[int, Run])
             found[known.run_id] = client.run(known.run_id)
         except NotFound:
             logger.warning("run %d was pending but is gone from the platform; dropping it", known.run_id)
-            store.record(_gone(known), "abandoned")
+            store.abandon(known.run_id)
     return found
-
-
-def _gone(known: KnownRun) -> Run:
-    return Run(run_id=known.run_id, status=known.status, platform="linux", repository="?", commit_sha="?")
 
 
 def _triage(
@@ -254,8 +250,7 @@ def _ingest(
     """Save canceled/error runs as they are, fetch and save the rest; stop early if asked."""
     ingested: list[int] = []
     failed: list[str] = []
-    for run in todo:
-        store.record(run, "pending")  # a crash or a stop from here on leaves it to be re-checked
+    store.record_all(todo, "pending")  # a crash or a stop from here on leaves them to be re-checked
     quiet = [run for run in todo if run.status not in EVIDENCE]
     for run in quiet:
         store.save_run(run, [], [], [])  # canceled/error runs are kept, as noise, without results

@@ -131,8 +131,20 @@ class Store:
 
     def record(self, run: Run, state: str) -> None:
         """Remember a run seen but not ingested (pending, filtered out or abandoned)."""
+        self.record_all([run], state)
+
+    def record_all(self, runs: Iterable[Run], state: str) -> None:
+        """``record`` for many runs, in one transaction."""
         with self.transaction() as db:
-            _upsert_run(db, run, state)
+            for run in runs:
+                _upsert_run(db, run, state)
+
+    def abandon(self, run_id: int) -> None:
+        """Stop re-checking a run (gone from the platform, or pending for too long)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET state = 'abandoned', seen_at = ? WHERE run_id = ?", (now_iso(), run_id)
+            )
 
     def save_run(
         self, run: Run, tests: list[RunSample], by_sample: list[ErrorBucket], by_type: list[ErrorBucket]

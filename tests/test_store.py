@@ -128,3 +128,11 @@ def test_migration_003_fills_tested_sets_of_runs_stored_before_it(tmp_path: Path
         assert store.migrations()[-1] == "003_tested_sets"
         [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
     assert record.tested == {10, 11}
+
+
+def test_abandoned_runs_are_no_longer_pending(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.record_all([run(1, "queued"), run(2, "running")], "pending")
+        store.abandon(1)
+        assert [k.run_id for k in store.pending()] == [2]
+        assert store.known([1])[1].state == "abandoned"

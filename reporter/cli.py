@@ -13,9 +13,12 @@ from rich.console import Console
 
 from reporter import __version__, jobs
 from reporter.config import Settings, load_settings, masked_dump
+from reporter.digest import FindingsReport
 from reporter.errors import ReporterError
+from reporter.format import Templates, digest_format
+from reporter.format.json import JsonFormat
+from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
-from reporter.render import Renderer, findings_json, findings_table
 
 DEFAULT_CONFIG = "reporter.yaml"
 console = Console(stderr=True)
@@ -108,7 +111,8 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
     settings = _settings(ctx)
     if dry_run or output:
         with jobs.open_store(settings) as store:  # only reads: no writer lock needed
-            rendered = Renderer(settings.templates.directory).digest(jobs.build_digest(settings, store), fmt)
+            made = jobs.build_digest(settings, store)
+            rendered = digest_format(fmt, Templates(settings.templates.directory)).digest(made)
         if output:
             from reporter.deliver.file import write_atomically
 
@@ -157,18 +161,12 @@ def flaky(
         if (platform is None or f.platform == platform)
         and (classification is None or f.classification == classification)
     ]
+    report = FindingsReport(findings, now, settings.analysis.window_days, settings.platform.web_url)
     if fmt == "json":
-        click.echo(
-            findings_json(
-                findings,
-                generated_at=now,
-                window_days=settings.analysis.window_days,
-                web_url=settings.platform.web_url,
-            ),
-            nl=False,
-        )
+        click.echo(JsonFormat().findings(report), nl=False)
     else:
-        Console().print(findings_table(findings))
+        terminal = Console()
+        click.echo(TableFormat(width=terminal.width, color=terminal.is_terminal).findings(report), nl=False)
 
 
 @cli.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,16 @@ from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, Analysis, Finding, 
 from reporter.grid import Grid, TrendPoint
 
 FLAGGED = (FLAKY, FAILING)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsReport:
+    """The current findings as ``reporter flaky`` reports them, with what they were computed over."""
+
+    findings: Sequence[Finding]
+    generated_at: datetime
+    window_days: int
+    web_url: str
 
 
 @dataclass(frozen=True, slots=True)

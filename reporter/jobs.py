@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 from reporter import alerts, analysis, digest, grid, ingest
 from reporter.client import PlatformClient
 from reporter.config import Settings
-from reporter.deliver import AlertChannel, Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
-from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def run_digest(
     store: Store,
     *,
     channels: list[Channel] | None = None,
-    renderer: Renderer | None = None,
+    templates: Templates | None = None,
     now: datetime | None = None,
 ) -> DigestResult:
     """Render this period's digest once, queue it for every channel, deliver what is pending."""
@@ -121,8 +121,8 @@ def run_digest(
         logger.info("digest %s was already queued; delivering what is still pending", period)
     else:
         made = build_digest(settings, store, now)
-        renderer = renderer or Renderer(settings.templates.directory)
-        payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
+        templates = templates or Templates(settings.templates.directory)
+        payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels}
         store.outbox.enqueue(period, made.state(), payloads)
     report = deliver_pending(store, channels)
     summary = f"period {period}, sent {len(report.sent)}, failed {len(report.failed)}"
@@ -216,12 +216,12 @@ def send_alerts(
     chosen = [
         c
         for c in (channels if channels is not None else channels_from(settings))
-        if c.name in settings.alerts.channels and isinstance(c, AlertChannel)
+        if c.name in settings.alerts.channels and c.alert_format is not None
     ]
     if not chosen:
         return 0
     known = _known(settings, store)
-    renderer = Renderer(settings.templates.directory)
+    templates = Templates(settings.templates.directory)
     names = store.sample_names()
     count, blamed = 0, list[tuple[int, str]]()
     for run in store.records(run_ids):
@@ -230,7 +230,10 @@ def send_alerts(
             continue
         pairs = [(failure.sample_id, run.platform) for failure in alert.failures]
         known, blamed = known.with_flagged(pairs), [*blamed, *pairs]
-        payloads = {c.name: c.prepare_alert(alert, renderer, settings.platform.web_url) for c in chosen}
+        payloads = {
+            c.name: alert_format(c.alert_format or "text", templates).alert(alert, settings.platform.web_url)
+            for c in chosen
+        }
         count += 1 if store.outbox.queue(f"alert-run-{run.run_id}", payloads) else 0
     if blamed:
         store.set_meta(KNOWN, known.with_flagged(blamed).to_json())

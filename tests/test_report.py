@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from reporter import jobs
-from reporter.render import Renderer
+from reporter.format import Templates
+from reporter.format.html import HtmlFormat
 from reporter.simulator import SimulatedPlatform
 from reporter.store import Store
 from tests.conftest import make_settings
@@ -90,7 +91,7 @@ def test_report_renders_the_grid_in_chromium(tmp_path: Path, platform: Simulated
         jobs.poll(settings, store)
         digest = jobs.build_digest(settings, store)
     report = tmp_path / "report.html"
-    report.write_text(Renderer().digest(digest, "html"))
+    report.write_text(HtmlFormat(Templates()).digest(digest))
     assert "http://" not in report.read_text().split("<body>")[0]  # no external assets in the head
     profile = tempfile.mkdtemp()
     dom = subprocess.run(

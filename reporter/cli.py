@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from reporter import __version__, jobs
+from reporter.analysis import Classification
 from reporter.config import Settings, load_settings, masked_dump
 from reporter.digest import FindingsReport
 from reporter.errors import ReporterError
@@ -136,7 +137,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
 @click.option("--platform", type=click.Choice(["linux", "windows"]), help="Only this platform.")
 @click.option(
     "--classification",
-    type=click.Choice(["flaky", "failing", "fixed", "stable"]),
+    type=click.Choice([c.value for c in Classification]),
     help="Only this classification.",
 )
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Analyse from this date (default: window).")

@@ -8,7 +8,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, Analysis, Finding, PullRequestBreakage
+from reporter.analysis import (
+    FAILING,
+    FIXED,
+    FLAKY,
+    STABLE,
+    Analysis,
+    Classification,
+    Finding,
+    PullRequestBreakage,
+)
 from reporter.grid import Grid, TrendPoint
 
 FLAGGED = (FLAKY, FAILING)
@@ -139,10 +148,10 @@ def build(
     )
 
 
-def _sticky(finding: Finding, before: str | None) -> str:
+def _sticky(finding: Finding, before: str | None) -> Classification:
     """Hysteresis: a flagged sample stays flagged until the analysis calls it fixed."""
     if before in FLAGGED and finding.classification == STABLE:
-        return before
+        return Classification(before)
     return finding.classification
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from reporter.analysis import FAILING, FLAKY, Analysis, analyse
+from reporter.analysis import FAILING, FLAKY, Analysis, Classification, analyse
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 
@@ -35,7 +35,7 @@ class Cell:
 class Row:
     sample_id: int
     sample_name: str
-    classification: str
+    classification: Classification
     cells: tuple[Cell, ...]
 
 

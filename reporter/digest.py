@@ -1,11 +1,15 @@
-"""Turn an analysis and the previous digest into the next digest: new, still, recovered, trend; pure."""
+"""Turn an analysis and the previous digests into the next digest: new, still, recovered, trend; pure.
+
+The trend is read from what each earlier digest stored (its counts), not recomputed: a point per
+digest of the last ``TREND_DAYS`` days, then this one's.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from reporter.analysis import (
@@ -18,9 +22,19 @@ from reporter.analysis import (
     Finding,
     PullRequestBreakage,
 )
-from reporter.grid import Grid, TrendPoint
+from reporter.grid import Grid
 
 FLAGGED = (FLAKY, FAILING)
+TREND_DAYS = 30  # at most this many daily points in the report's trend
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """What the digest of one day counted."""
+
+    day: date
+    flaky: int
+    failing: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +117,13 @@ def build(
     previous: tuple[str, str] | None,
     names: Mapping[int, str] | None = None,
     grids: tuple[Grid, ...] = (),
-    trend_points: tuple[TrendPoint, ...] = (),
+    past: Sequence[tuple[str, str]] = (),
 ) -> Digest:
-    """Compare ``analysis`` with the previous digest's stored state (period, JSON)."""
+    """Compare ``analysis`` with the previous digest's stored state (period, JSON).
+
+    ``past`` holds the stored states of earlier digests (period, JSON), oldest first; those of the
+    last ``TREND_DAYS`` days make the trend, this digest's counts its last point.
+    """
     before: dict[str, Any] = json.loads(previous[1]) if previous else {"findings": {}, "counts": {}}
     was: Mapping[str, str] = before.get("findings", {})
     flaky, failing, recovered = [], [], []
@@ -144,8 +162,30 @@ def build(
         previous_period=previous[0] if previous else None,
         web_url=web_url.rstrip("/"),
         grids=grids,
-        trend_points=trend_points,
+        trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
     )
+
+
+def trend_start(period: str) -> str:
+    """The first period whose digest belongs in the trend of ``period``'s digest."""
+    return (_day(period) - timedelta(days=TREND_DAYS - 1)).isoformat()
+
+
+def _points(past: Sequence[tuple[str, str]], period: str) -> list[TrendPoint]:
+    """Trend points from stored digests inside the trend's span; states without counts are skipped."""
+    first = trend_start(period)
+    points = []
+    for stored, state in sorted(past):
+        if not first <= stored < period:
+            continue
+        counts = json.loads(state).get("counts", {})
+        if isinstance(counts.get("flaky"), int) and isinstance(counts.get("failing"), int):
+            points.append(TrendPoint(_day(stored), counts["flaky"], counts["failing"]))
+    return points
+
+
+def _day(period: str) -> date:
+    return date.fromisoformat(period)
 
 
 def _sticky(finding: Finding, before: str | None) -> Classification:

@@ -20,7 +20,6 @@ from reporter.store import Store
 
 logger = logging.getLogger(__name__)
 KNOWN = "known_findings"  # meta key of the alerts' snapshot of the last full analysis
-TREND_DAYS = 30  # at most this many daily points in the report's trend chart
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         previous=store.outbox.last_digest(period),
         names=history.sample_names,
         grids=grid.grids(history, result),
-        trend_points=grid.trend(
-            history, settings.analysis, now.date(), min(settings.analysis.window_days, TREND_DAYS)
-        ),
+        past=store.outbox.digests(digest.trend_start(period), period),
     )
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from reporter.digest import Digest
+from reporter.digest import Digest, TrendPoint
 from reporter.format.templates import Links, Templates
-from reporter.grid import TrendPoint
 
 
 class HtmlFormat:

@@ -453,3 +453,16 @@ def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> N
     finally:
         controller.stop()
     assert len(controller.inbox.messages) == 1
+
+
+@pytest.mark.parametrize("samples", [8, 20, 60, 150])  # shapes 0, 2, 3 and 4 fit first
+def test_email_picks_the_first_shape_that_fits_as_a_scan_would(samples: int) -> None:
+    from reporter.format.email import MAX_BYTES, SHAPES
+
+    digest = digest_with_grid(samples)
+    email = EmailFormat(Templates())
+    sizes = [sum(len(part.encode()) for part in email._render(digest, *shape)) for shape in SHAPES]
+    assert sizes == sorted(sizes, reverse=True)  # each shape smaller than the one before
+    first = next((i for i, size in enumerate(sizes) if size < MAX_BYTES), len(SHAPES) - 1)
+    payload = json.loads(email.digest(digest))
+    assert (payload["text"], payload["html"]) == email._render(digest, *SHAPES[first])

@@ -71,12 +71,31 @@ class EmailFormat:
         self.html = HtmlFormat(templates, email=True)
 
     def digest(self, digest: Digest) -> str:
-        """Text and mail-safe HTML with inlined CSS, the grid narrowed until the mail fits the cap."""
-        for shape in SHAPES:
-            text, page = self._render(digest, *shape)
+        """Text and mail-safe HTML with inlined CSS in the first shape that fits the cap (else the last).
+
+        Each shape is smaller than the one before it, so after the first the search halves the
+        shapes left: a long digest is rendered three or four times, not seven.
+        """
+        made: dict[int, tuple[str, str]] = {}
+
+        def fits(index: int) -> bool:
+            made[index] = self._render(digest, *SHAPES[index])
+            text, page = made[index]
             if len(text.encode()) + len(page.encode()) < MAX_BYTES:
-                break
-            logger.info("email: too large with %d grid columns and %s samples a list; shrinking", *shape)
+                return True
+            logger.info("email: too large with %d grid columns and %s samples a list", *SHAPES[index])
+            return False
+
+        low, high = 0, len(SHAPES) - 1  # the answer is in [low, high]; the last shape if none fits
+        if not fits(0):
+            low = 1
+            while low < high:
+                middle = (low + high) // 2
+                if fits(middle):
+                    high = middle
+                else:
+                    low = middle + 1
+        text, page = made[low] if low in made else self._render(digest, *SHAPES[low])
         return EmailPayload(subject_for(digest), text, page).to_payload()
 
     def alert(self, alert: Alert, web_url: str) -> str:

@@ -96,7 +96,7 @@ class Store:
         """
         head = f"BEGIN IMMEDIATE;\nINSERT INTO migrations VALUES ({_literal(name)}, {_literal(now_iso())});\n"
         try:
-            self._db.executescript(f"{head}{script}\n;\nCOMMIT;")
+            self._db.executescript(f"{head}{script};\n;\nCOMMIT;")  # the second ; ends a last line comment
         except sqlite3.Error as exc:
             if self._recorded_after_rollback(name):
                 return False

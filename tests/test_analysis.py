@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, analyse, wilson_lower
 from reporter.config import AnalysisSettings
-from reporter.history import History, RunRecord
+from reporter.history import History
+from tests.fakes import T0, history, run
 
 SETTINGS = AnalysisSettings()
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-OTHERS = frozenset(range(1, 21))  # twenty healthy samples in every run
-
-
-def history(
-    pattern: str,
-    *,
-    sample: int = 99,
-    platform: str = "linux",
-    commits: Iterable[str] | None = None,
-    extra: Iterable[RunRecord] = (),
-) -> History:
-    """One run per character: '.' pass, 'x' fail; each run on its own commit unless ``commits`` says."""
-    shas = list(commits) if commits is not None else [f"{i:040x}" for i in range(len(pattern))]
-    runs = [
-        run(i + 1, sha, {sample} if c == "x" else set(), tested={sample}, platform=platform)
-        for i, (c, sha) in enumerate(zip(pattern, shas, strict=True))
-    ]
-    ordered = sorted([*runs, *extra], key=lambda r: r.run_id)
-    return History(tuple(ordered), {sample: "sample.ts"})
-
-
-def run(
-    run_id: int,
-    sha: str,
-    failing: set[int],
-    *,
-    tested: set[int] = frozenset(),
-    platform: str = "linux",
-    status: str | None = None,
-    pr: int | None = None,
-) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        platform=platform,
-        commit_sha=sha,
-        branch="pull_request" if pr else "master",
-        pr_number=pr,
-        kind="pr" if pr else "commit",
-        status=status or ("fail" if failing else "pass"),
-        created_at=T0 + timedelta(hours=run_id),
-        completed_at=T0 + timedelta(hours=run_id, minutes=30),
-        tested=frozenset(OTHERS | tested | failing),
-        failures={s: ("exit_code_mismatch",) for s in failing},
-    )
 
 
 def only(h: History) -> str:

@@ -11,7 +11,7 @@ import pytest
 from reporter.cli import cli, main
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
-from tests.conftest import TOKEN
+from tests.fakes import TOKEN
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

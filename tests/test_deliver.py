@@ -24,8 +24,7 @@ from reporter.format.email import EmailFormat
 from reporter.format.html import HtmlFormat
 from reporter.format.slack import SlackFormat
 from reporter.store import Store
-from tests.conftest import FakeSlack, free_port, smtp_controller
-from tests.test_render import EVIL, digest_named
+from tests.fakes import EVIL, FakeSlack, digest_named, free_port, smtp_controller
 
 
 def bot(fake: FakeSlack, token: str = "xoxb-test-1") -> SlackChannel:
@@ -161,7 +160,7 @@ def long_digest(samples: int = 80) -> Any:
     from reporter.config import AnalysisSettings
     from reporter.digest import build
     from reporter.history import History
-    from tests.test_analysis import run
+    from tests.fakes import run
 
     pattern = "..x....x.....x..x...."
     runs = [
@@ -259,7 +258,7 @@ def digest_with_grid(samples: int) -> Any:
     from reporter.analysis import analyse
     from reporter.config import AnalysisSettings
     from reporter.history import History
-    from tests.test_analysis import run
+    from tests.fakes import run
 
     ids = range(1000, 1000 + samples)
     pattern = ("..x....x.....x..x...." * 3)[:60]
@@ -303,6 +302,7 @@ def test_email_headers_refuse_line_breaks(tmp_path: Path) -> None:
         load_settings(config, {"SAMPLE_PLATFORM_TOKEN": "x"})
 
 
+@pytest.mark.slow
 def test_killed_after_slack_took_the_post_then_restarted_posts_once(
     slack: FakeSlack, platform: Any, tmp_path: Path
 ) -> None:
@@ -312,7 +312,7 @@ def test_killed_after_slack_took_the_post_then_restarted_posts_once(
     import sys
     import time
 
-    from tests.conftest import TOKEN
+    from tests.fakes import TOKEN
 
     config = tmp_path / "reporter.yaml"
     config.write_text(

@@ -12,7 +12,7 @@ from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
 from reporter.digest import Digest, build
 from reporter.simulator import SimulatedPlatform
-from tests.test_analysis import history
+from tests.fakes import history
 
 NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
 
@@ -102,7 +102,7 @@ def test_a_digest_analyses_once_whatever_the_trend(
 
     from reporter import analysis, jobs
     from reporter.store import Store
-    from tests.conftest import make_settings
+    from tests.fakes import make_settings
 
     settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 3650})
     calls = []

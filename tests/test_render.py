@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
-from reporter.digest import Digest, FindingsReport, build
+from reporter.digest import FindingsReport
 from reporter.errors import RenderError
 from reporter.format import Templates, digest_format
 from reporter.format.json import JsonFormat
 from reporter.format.templates import escape_mrkdwn
-from tests.test_analysis import history
-
-NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
-EVIL = "<!channel> & <https://evil.example|click> <script>alert(1)</script>"
-
-
-def digest_named(name: str, pattern: str = "..x....x.....x..x....") -> Digest:
-    h = history(pattern)
-    result = analyse(type(h)(h.runs, {99: name}), AnalysisSettings())
-    return build(
-        result,
-        period="2026-11-20",
-        generated_at=NOW,
-        window_days=30,
-        web_url="https://sp.example",
-        previous=None,
-    )
+from tests.fakes import EVIL, NOW, digest_named, history
 
 
 def test_mrkdwn_escapes_only_the_three_control_characters() -> None:

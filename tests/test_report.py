@@ -19,7 +19,7 @@ from reporter.format import Templates
 from reporter.format.html import HtmlFormat
 from reporter.simulator import SimulatedPlatform
 from reporter.store import Store
-from tests.conftest import make_settings
+from tests.fakes import make_settings
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -86,6 +86,7 @@ def count_colour(png: bytes, rgb: tuple[int, int, int]) -> int:
     return sum(1 for row in rows for x in range(width) if tuple(row[x * channels : x * channels + 3]) == rgb)
 
 
+@pytest.mark.slow
 def test_report_renders_the_grid_in_chromium(tmp_path: Path, platform: SimulatedPlatform) -> None:
     browser = chromium()
     settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 3650})

@@ -54,6 +54,16 @@ def episodes(
     return sorted(found, key=lambda e: e.start)
 
 
+def overloads(rng: random.Random, count: int, times: list[datetime]) -> list[Episode]:
+    """Spans of 3-24 hours on one platform, starting when pushes come in (load follows activity)."""
+    found = []
+    for _ in range(count if times else 0):
+        begin = rng.choice(times) - timedelta(hours=rng.uniform(0, 2))
+        length = timedelta(hours=rng.uniform(3, 24))
+        found.append(Episode(rng.choice(PLATFORMS), begin, begin + length))
+    return sorted(found, key=lambda e: e.start)
+
+
 def windows_gaps(rng: random.Random, profile: Profile) -> set[int]:
     """Days (counted from the start) on which most Windows runs do not happen."""
     return {day for day in range(profile.days) if rng.random() < profile.windows_gap_share}

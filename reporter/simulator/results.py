@@ -120,7 +120,7 @@ def shared_causes(extra: random.Random, world: World, run: SimRun, attempt: Atte
 def _category_outage(extra: random.Random, world: World, attempt: Attempt) -> None:
     by_category: dict[str, list[int]] = {}
     for test in world.suite.values():
-        if test.regression_id in attempt.results and test.sample_id is not None:
+        if test.regression_id in attempt.results:
             for category in test.categories:
                 by_category.setdefault(category, []).append(test.regression_id)
     eligible = sorted(c for c, ids in by_category.items() if len(ids) >= 2)

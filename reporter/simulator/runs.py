@@ -202,10 +202,10 @@ class RunBuilder:
         if not share or not red or self.extra.random() >= share:
             return
         empty = commit_sha(self.world.seed, f"master-{index}-empty")
-        self.same_code[empty] = sha
         at = max(r.attempts[-1].completed_at for r in red) + timedelta(minutes=self.extra.randint(10, 90))
-        for platform in PLATFORMS:
-            self._add(empty, index, platform, "master", "commit", None, at)
+        made = [self._add(empty, index, platform, "master", "commit", None, at) for platform in PLATFORMS]
+        if any(made):
+            self.same_code[empty] = sha
 
     # -- when ----------------------------------------------------------------------------
     def _pr_time(self, base: int, push: int, n_commits: int) -> datetime:

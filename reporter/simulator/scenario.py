@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from reporter.simulator.activity import episodes, even_times, uneven_times, windows_gaps
+from reporter.simulator.activity import episodes, even_times, overloads, uneven_times, windows_gaps
 from reporter.simulator.model import (
     ERROR_TYPES,
     OWN_CAUSES,
@@ -175,17 +175,13 @@ def generate(seed: int = 7, profile: Profile | None = None, end: datetime | None
         times = even_times(start, end, max(4, round(profile.days * profile.commits_per_day)))
     n_commits = len(times)
     commits = [commit_sha(seed, f"master-{i}") for i in range(n_commits)]
-    overloads = episodes(
-        extra, max(profile.overload_episodes, 2 if profile.bursty else 0), start, end, (3, 24)
-    )
+    busy = overloads(extra, max(profile.overload_episodes, 2 if profile.bursty else 0), times)
     disk_full = episodes(extra, profile.disk_full_episodes, start, end, (2, 10))
-    samples, causes = plant(rng, extra, profile, n_commits, overloads)
+    samples, causes = plant(rng, extra, profile, n_commits, busy)
     orphan = max(r for s in samples for r in s.regression_ids) + 1
     suite = build_suite(seed, samples, orphan)
     gaps = windows_gaps(extra, profile) if profile.windows_gap_share else set()
-    world = World(
-        seed, profile, samples, orphan, suite, causes, overloads, disk_full, start, end, times, gaps
-    )
+    world = World(seed, profile, samples, orphan, suite, causes, busy, disk_full, start, end, times, gaps)
     builder = RunBuilder(rng, extra, world)
     for index, sha in enumerate(commits):
         builder.commit_runs(index, sha, times[index])
@@ -206,7 +202,7 @@ def generate(seed: int = 7, profile: Profile | None = None, end: datetime | None
         commits,
         suite,
         causes,
-        overloads,
+        busy,
         disk_full,
         builder.same_code,
     )

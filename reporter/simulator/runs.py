@@ -203,8 +203,8 @@ class RunBuilder:
             return
         empty = commit_sha(self.world.seed, f"master-{index}-empty")
         at = max(r.attempts[-1].completed_at for r in red) + timedelta(minutes=self.extra.randint(10, 90))
-        made = [self._add(empty, index, platform, "master", "commit", None, at) for platform in PLATFORMS]
-        if any(made):
+        added = [self._add(empty, index, platform, "master", "commit", None, at) for platform in PLATFORMS]
+        if any(added):
             self.same_code[empty] = sha
 
     # -- when ----------------------------------------------------------------------------

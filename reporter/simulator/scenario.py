@@ -73,6 +73,7 @@ class Scenario:
     overloads: list[Episode] = field(default_factory=list)
     disk_full: list[Episode] = field(default_factory=list)
     same_code: dict[str, str] = field(default_factory=dict)  # empty commit's SHA -> SHA with its code
+    _by_id: dict[int, SimRun] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def truth(self, kind: Kind) -> set[Pair]:
         """(sample_id, platform) pairs generated with the given behaviour."""
@@ -106,7 +107,11 @@ class Scenario:
         return next((s for s in self.samples if s.sample_id == sample_id), None)
 
     def run(self, run_id: int) -> SimRun | None:
-        return next((r for r in self.runs if r.run_id == run_id), None)
+        found = self._by_id.get(run_id)
+        if found is None or found.run_id != run_id:
+            self._by_id = {r.run_id: r for r in self.runs}
+            found = self._by_id.get(run_id)
+        return found
 
     def owner(self, regression_id: int) -> SampleSpec | None:
         """The sample a regression test belongs to (None for the test without a sample)."""

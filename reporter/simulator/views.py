@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from reporter.simulator.suite import fault_code
 
 SEVERITY = {"exit_code_mismatch": "error", "missing_output": "error", "diff_mismatch": "warning"}
 _RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+_EXTENSIONS = {"srt": "srt", "ttxt": "txt", "webvtt": "vtt", "spupng": "xml"}
 
 
 def zulu(moment: datetime | None) -> str | None:
@@ -138,7 +140,7 @@ def run_samples(scenario: Scenario, run: SimRun, now: datetime) -> list[dict[str
         sample_id, name = table.get(regression_id, (None, None))
         test = _test(scenario, regression_id, sample_id)
         code = exit_code(test, run.platform, attempt, verdict)
-        output = {"output_id": regression_id * 10 + 1, "filename": f"{regression_id}.srt", "status": "pass"}
+        output = {"output_id": regression_id * 10 + 1, "filename": _output_name(test), "status": "pass"}
         output["status"] = "fail" if verdict == "diff_mismatch" else "pass"
         rows.append(
             {
@@ -155,6 +157,12 @@ def run_samples(scenario: Scenario, run: SimRun, now: datetime) -> list[dict[str
             }
         )
     return rows
+
+
+def _output_name(test: RegressionTest) -> str:
+    match = re.search(r"-out=(\w+)", test.command)
+    extension = _EXTENSIONS.get(match.group(1) if match else "srt", "srt")
+    return f"test-{test.regression_id}.{extension}"
 
 
 def filter_samples(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:

@@ -261,7 +261,12 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--days", type=int, default=None, help="Days of history [default: 14, or the profile's].")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Days of history [default: 14, or the profile's].",
+)
 @click.option(
     "--profile",
     "profile_name",

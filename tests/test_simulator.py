@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -562,3 +563,20 @@ def test_noise_causes_name_why_innocent_samples_failed(hard: Scenario) -> None:
 def test_simulate_names_the_profiles_it_knows() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--profile", "nope", "--port", "0"])
     assert result.exit_code == 2 and "hard" in result.output and "--profile" in result.output
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_short_hard_history_keeps_its_truth_honest(seed: int) -> None:
+    short = generate(seed, replace(PROFILES["hard"], days=3, samples=12), end=HARD_END)
+    for spec in short.samples:
+        assert spec.kind != "clustered" or spec.group is not None
+        if spec.kind == "rare_flaky":
+            assert sum(fails(a, spec) for r in short.runs for a in r.attempts) >= 1
+    assert all(len({sid for sid, _ in c}) >= 2 for c in short.clusters)
+    for spec in (s for s in short.samples if s.kind == "intermittent_regression"):
+        assert spec.steady_commit is not None and spec.steady_commit >= spec.from_commit
+
+
+def test_simulate_refuses_a_history_without_days() -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--days", "0", "--port", "0"])
+    assert result.exit_code == 2 and "--days" in result.output

@@ -92,7 +92,8 @@ def _group(
     members = [i for i, s in enumerate(specs) if s.kind == "clustered"]
     for size in sizes:
         chosen, members = members[:size], members[size:]
-        if not chosen:
+        if len(chosen) < 2:  # too few samples left for a group: they behave like the rest
+            members += chosen
             break
         platforms = PLATFORMS if extra.random() < 0.5 else (extra.choice(PLATFORMS),)
         fault = extra.choice(CLUSTER_FAULTS)
@@ -102,6 +103,8 @@ def _group(
         pairs = frozenset((specs[i].sample_id, p) for i in chosen for p in platforms)
         rate, member = extra.uniform(0.05, 0.14), extra.uniform(0.75, 0.95)
         causes.append(SharedCause("cluster", pairs, platforms, rate, member, fault))
+    for i in members:
+        specs[i] = replace(specs[i], kind="stable")
     for platform in PLATFORMS:
         bursty = frozenset(
             (s.sample_id, platform) for s in specs if s.kind == "bursty" and platform in s.platforms
@@ -203,7 +206,7 @@ class _Planter:
             platforms = PLATFORMS
         if kind == "intermittent_regression":
             first = extra.randint(n // 4, n // 2)
-            steady = min(first + extra.randint(2, 6), n - 3)
+            steady = max(first, min(first + extra.randint(2, 6), n - 3))
             return replace(
                 base,
                 kind=kind,

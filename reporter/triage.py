@@ -1,0 +1,388 @@
+"""Judge every failing sample of a pull-request run against the stored history; pure.
+
+Per failing sample and the run's platform, the first rule that holds gives the verdict:
+
+1. ``failing_on_master``: master runs on that platform were failing the sample in a streak that
+   began before this run and had not been fixed before the pull request's first run;
+2. ``new_failure``: the analysis found the sample broken only in this pull request's runs (and it is
+   not flaky elsewhere);
+3. ``infrastructure``: a cause shared by many samples in this run explains the failure;
+4. ``known_flaky``: the analysis calls the sample flaky on that platform, from failures outside
+   this pull request;
+5. ``unknown``: master tested the sample on that platform fewer than ``min_runs`` times;
+6. ``new_failure``: none of the above: most likely this pull request's change.
+
+The method is explained in docs/triage.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from reporter.analysis import FLAKY, Analysis, Finding, RunRef, failing_share
+from reporter.config import AnalysisSettings
+from reporter.history import History, RunRecord
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LAST_FAILURES = 3  # known_flaky: how many of the latest failures the evidence names
+SHORT_STREAK = 2  # a streak still open on master counts from this length
+
+
+class Verdict(StrEnum):
+    """What a failing sample of a pull-request run is put down to; the values are what JSON shows."""
+
+    KNOWN_FLAKY = "known_flaky"
+    FAILING_ON_MASTER = "failing_on_master"
+    INFRASTRUCTURE = "infrastructure"
+    NEW_FAILURE = "new_failure"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class FlakyEvidence:
+    """The sample's flaky finding on this platform."""
+
+    score: float
+    failures: int
+    runs: int
+    history: str
+    last_failure: RunRef | None
+    failing_runs: tuple[int, ...]  # the latest few
+    same_commit_disagreements: int
+    cluster: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MasterEvidence:
+    """Master failing the sample on this platform: since which run, how many in a row, fixed where."""
+
+    since: RunRef
+    failures: int
+    fixed: RunRef | None
+    last: RunRef
+
+
+@dataclass(frozen=True, slots=True)
+class InfraEvidence:
+    """A shared cause in this run: ``run`` (most samples failed), or one explaining some samples."""
+
+    cause: str
+    signature: str
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class PullRun:
+    """Another run of the same pull request that tested the sample."""
+
+    run_id: int
+    platform: str
+    commit_sha: str
+    same_commit: bool
+    earlier: bool
+    failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvidence:
+    """Why it looks like this pull request's change: its other runs, and master's last pass."""
+
+    pull_runs: tuple[PullRun, ...]
+    master_passed: RunRef | None
+    broken_in_pull_request: bool
+
+    @property
+    def failed_elsewhere(self) -> int:
+        return sum(run.failed for run in self.pull_runs)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvidence:
+    """Too little history: how often master tested the sample on this platform."""
+
+    master_runs: int
+    needed: int
+
+
+Evidence = FlakyEvidence | MasterEvidence | InfraEvidence | NewEvidence | UnknownEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class SampleVerdict:
+    """One failing sample of a run, what it is put down to, and the evidence."""
+
+    sample_id: int
+    sample_name: str
+    verdict: Verdict
+    error_types: tuple[str, ...]
+    regression_ids: tuple[int, ...]
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class RunTriage:
+    """The verdicts for one finished run (usually a pull request's)."""
+
+    run_id: int
+    attempt: int
+    pr_number: int | None
+    platform: str
+    commit_sha: str
+    status: str
+    completed_at: datetime | None
+    verdicts: tuple[SampleVerdict, ...]
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for v in self.verdicts if v.verdict == verdict)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.run_id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """What ``reporter triage`` reports: runs, newest first within a pull request."""
+
+    generated_at: datetime
+    runs: tuple[RunTriage, ...]
+    web_url: str
+
+
+class SharedCauses:
+    """Which failures of which run attempt a shared cause explains, as the analysis found them.
+
+    Built by ``shared_causes``: the only place that reads the analysis's noise.
+    """
+
+    def __init__(self, by_attempt: Mapping[tuple[int, int], Mapping[int | None, InfraEvidence]]) -> None:
+        self._by_attempt = by_attempt
+
+    def explains(self, run: RunRecord, sample_id: int) -> InfraEvidence | None:
+        """The shared cause behind ``sample_id`` failing in ``run``, or None."""
+        found = self._by_attempt.get(run.key)
+        if not found:
+            return None
+        return found.get(None) or found.get(sample_id)
+
+    def broken(self, run: RunRecord) -> bool:
+        """Was the whole attempt set aside?"""
+        return None in self._by_attempt.get(run.key, {})
+
+
+def shared_causes(result: Analysis, history: History) -> SharedCauses:
+    """The analysis's shared-cause noise per run attempt: for now, whole runs it set aside."""
+    broken = set(result.infra_run_ids)
+    found: dict[tuple[int, int], dict[int | None, InfraEvidence]] = {}
+    for run in history.runs:
+        if run.run_id in broken:
+            share = failing_share(run) or 0.0
+            signature = f"{share:.0%} of samples failed"
+            found[run.key] = {None: InfraEvidence("run", signature, len(run.failures))}
+    return SharedCauses(found)
+
+
+@dataclass(frozen=True, slots=True)
+class _Observation:
+    run: RunRecord
+    failed: bool
+
+
+class _Context:
+    """What every verdict of one triage call reads: indexes over the history, built once."""
+
+    def __init__(self, history: History, result: Analysis, settings: AnalysisSettings) -> None:
+        self.settings = settings
+        self.names = history.sample_names
+        self.causes = shared_causes(result, history)
+        self.findings = {(f.sample_id, f.platform): f for f in result.findings}
+        self.breakages = {
+            (b.pr_number, b.sample_id, platform) for b in result.pr_breakages for platform in b.platforms
+        }
+        evidence = sorted((r for r in history.runs if r.evidence), key=_order)
+        self.master: dict[str, list[RunRecord]] = defaultdict(list)
+        self.pulls: dict[int, list[RunRecord]] = defaultdict(list)
+        for run in evidence:
+            if run.pr_number is None:
+                if not self.causes.broken(run):
+                    self.master[run.platform].append(run)
+            else:
+                self.pulls[run.pr_number].append(run)
+
+    def observations(self, platform: str, sample_id: int) -> list[_Observation]:
+        """Master runs on ``platform`` that tested the sample, oldest first, shared causes left out."""
+        seen = []
+        for run in self.master.get(platform, ()):
+            failed = sample_id in run.failures
+            if not (failed or sample_id in run.tested):
+                continue
+            if failed and self.causes.explains(run, sample_id) is not None:
+                continue
+            seen.append(_Observation(run, failed))
+        return seen
+
+    def pull_start(self, run: RunRecord) -> datetime | None:
+        runs = self.pulls.get(run.pr_number or 0) or [run]
+        return min((m for m in map(_moment, runs) if m is not None), default=None)
+
+
+def triage(
+    history: History, result: Analysis, runs: Iterable[RunRecord], settings: AnalysisSettings
+) -> tuple[RunTriage, ...]:
+    """Verdicts for every failing sample of each of ``runs`` (evidence runs; others get none)."""
+    context = _Context(history, result, settings)
+    return tuple(_run(context, run) for run in runs)
+
+
+def _run(context: _Context, run: RunRecord) -> RunTriage:
+    failing = sorted(run.failures) if run.evidence else []
+    verdicts = tuple(_judge(context, run, sample_id) for sample_id in failing)
+    return RunTriage(
+        run.run_id,
+        run.attempt,
+        run.pr_number,
+        run.platform,
+        run.commit_sha,
+        run.status,
+        run.completed_at,
+        verdicts,
+    )
+
+
+def _judge(context: _Context, run: RunRecord, sample_id: int) -> SampleVerdict:
+    finding = context.findings.get((sample_id, run.platform))
+    flaky = finding is not None and finding.classification == FLAKY and _flaky_outside(finding, context, run)
+    observed = context.observations(run.platform, sample_id)
+    verdict, evidence = _first_rule(context, run, sample_id, finding if flaky else None, observed)
+    return SampleVerdict(
+        sample_id,
+        context.names.get(sample_id, f"sample {sample_id}"),
+        verdict,
+        tuple(run.failures.get(sample_id, ())),
+        tuple(run.failed_regressions.get(sample_id, ())),
+        evidence,
+    )
+
+
+def _first_rule(
+    context: _Context,
+    run: RunRecord,
+    sample_id: int,
+    flaky: Finding | None,
+    observed: Sequence[_Observation],
+) -> tuple[Verdict, Evidence]:
+    master = _master_streak(context, run, observed, flaky is not None)
+    if master is not None:
+        return Verdict.FAILING_ON_MASTER, master
+    broken_here = (run.pr_number, sample_id, run.platform) in context.breakages
+    if broken_here and flaky is None:
+        return Verdict.NEW_FAILURE, _new(context, run, sample_id, observed, broken_here)
+    shared = context.causes.explains(run, sample_id)
+    if shared is not None:
+        return Verdict.INFRASTRUCTURE, shared
+    if flaky is not None:
+        return Verdict.KNOWN_FLAKY, _flaky(flaky)
+    if len(observed) < context.settings.min_runs:
+        return Verdict.UNKNOWN, UnknownEvidence(len(observed), context.settings.min_runs)
+    return Verdict.NEW_FAILURE, _new(context, run, sample_id, observed, broken_here)
+
+
+def _flaky_outside(finding: Finding, context: _Context, run: RunRecord) -> bool:
+    """Does the flaky finding rest on at least one failure outside this pull request?"""
+    if run.pr_number is None:
+        return any(run_id != run.run_id for run_id in finding.failing_runs)
+    own = {r.run_id for r in context.pulls.get(run.pr_number, ())}
+    return any(run_id not in own for run_id in finding.failing_runs)
+
+
+def _master_streak(
+    context: _Context, run: RunRecord, observed: Sequence[_Observation], flaky: bool
+) -> MasterEvidence | None:
+    """The latest master failing streak that covers this run, if long enough to be a regression.
+
+    A streak covers the run when it began before the run and was not fixed before the pull
+    request's first run (its code may predate the fix). In a flaky sample a streak must be twice
+    ``regression_min_streak`` long to count; a streak still open on master counts from two.
+    """
+    at, start = _moment(run), context.pull_start(run)
+    need = context.settings.regression_min_streak * (2 if flaky else 1)
+    for first, end in reversed(_streaks(observed)):
+        began = _moment(observed[first].run)
+        if at is not None and began is not None and began > at:
+            continue
+        fixed = observed[end].run if end < len(observed) else None
+        fixed_at = _moment(fixed) if fixed is not None else None
+        if fixed_at is not None and start is not None and fixed_at <= start:
+            return None  # fixed before the pull request began: older streaks are older still
+        length = end - first
+        if length >= need or (fixed is None and length >= SHORT_STREAK and not flaky):
+            return MasterEvidence(
+                _ref(observed[first].run),
+                length,
+                _ref(fixed) if fixed is not None else None,
+                _ref(observed[-1].run),
+            )
+    return None
+
+
+def _streaks(observed: Sequence[_Observation]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive failures, as (first index, index after the last)."""
+    found: list[tuple[int, int]] = []
+    first = None
+    for index, seen in enumerate(observed):
+        if seen.failed and first is None:
+            first = index
+        elif not seen.failed and first is not None:
+            found.append((first, index))
+            first = None
+    if first is not None:
+        found.append((first, len(observed)))
+    return found
+
+
+def _flaky(finding: Finding) -> FlakyEvidence:
+    return FlakyEvidence(
+        finding.score,
+        finding.failures,
+        finding.runs,
+        finding.history,
+        finding.last_failure,
+        tuple(finding.failing_runs[-LAST_FAILURES:]),
+        finding.same_commit_disagreements,
+        getattr(finding, "cluster", None),
+    )
+
+
+def _new(
+    context: _Context, run: RunRecord, sample_id: int, observed: Sequence[_Observation], broken: bool
+) -> NewEvidence:
+    others = []
+    for other in context.pulls.get(run.pr_number, ()) if run.pr_number is not None else ():
+        failed = sample_id in other.failures
+        if other.key == run.key or not (failed or sample_id in other.tested):
+            continue
+        same = other.commit_sha == run.commit_sha
+        others.append(
+            PullRun(other.run_id, other.platform, other.commit_sha, same, _order(other) < _order(run), failed)
+        )
+    passed = [o.run for o in observed if not o.failed and _order(o.run) <= _order(run)]
+    return NewEvidence(tuple(others), _ref(passed[-1]) if passed else None, broken)
+
+
+def _order(run: RunRecord) -> tuple[datetime, int]:
+    return (_moment(run) or EPOCH, run.run_id)
+
+
+def _moment(run: RunRecord | None) -> datetime | None:
+    """When a run's code was pushed, as near as the record says: creation, else completion."""
+    if run is None:
+        return None
+    return run.created_at or run.completed_at
+
+
+def _ref(run: RunRecord) -> RunRef:
+    return RunRef(run.run_id, run.commit_sha, run.completed_at.isoformat() if run.completed_at else None)

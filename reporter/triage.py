@@ -8,7 +8,7 @@ Per failing sample and the run's platform, the first rule that holds gives the v
    not flaky elsewhere);
 3. ``infrastructure``: a cause shared by many samples in this run explains the failure;
 4. ``known_flaky``: the analysis calls the sample flaky on that platform, from failures outside
-   this pull request;
+   this pull request (two, or one when the pull request's earlier runs there passed it);
 5. ``unknown``: master tested the sample on that platform fewer than ``min_runs`` times;
 6. ``new_failure``: none of the above: most likely this pull request's change.
 
@@ -292,11 +292,26 @@ def _first_rule(
 
 
 def _flaky_outside(finding: Finding, context: _Context, run: RunRecord) -> bool:
-    """Does the flaky finding rest on at least one failure outside this pull request?"""
-    if run.pr_number is None:
-        return any(run_id != run.run_id for run_id in finding.failing_runs)
-    own = {r.run_id for r in context.pulls.get(run.pr_number, ())}
-    return any(run_id not in own for run_id in finding.failing_runs)
+    """Is the sample known flaky from failures outside this pull request?
+
+    ``flaky_min_failures`` failures outside it suffice. A single one does when earlier runs of the
+    pull request on this platform tested the sample and all passed it: a change that broke it
+    would have failed it there too.
+    """
+    mine = context.pulls.get(run.pr_number, []) if run.pr_number is not None else [run]
+    own = {r.run_id for r in mine}
+    outside = sum(1 for run_id in finding.failing_runs if run_id not in own)
+    if outside >= context.settings.flaky_min_failures or outside == 0:
+        return outside > 0
+    sample = finding.sample_id
+    earlier = [
+        r
+        for r in mine
+        if r.platform == run.platform
+        and _order(r) < _order(run)
+        and (sample in r.tested or sample in r.failures)
+    ]
+    return bool(earlier) and not any(sample in r.failures for r in earlier)
 
 
 def _master_streak(

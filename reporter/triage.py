@@ -42,6 +42,23 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"
 
 
+ORDER = (
+    Verdict.NEW_FAILURE,
+    Verdict.UNKNOWN,
+    Verdict.FAILING_ON_MASTER,
+    Verdict.KNOWN_FLAKY,
+    Verdict.INFRASTRUCTURE,
+)
+
+SHORT = {
+    Verdict.NEW_FAILURE: "new",
+    Verdict.UNKNOWN: "unknown",
+    Verdict.FAILING_ON_MASTER: "failing on master",
+    Verdict.KNOWN_FLAKY: "known flaky",
+    Verdict.INFRASTRUCTURE: "infrastructure",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class FlakyEvidence:
     """The sample's flaky finding on this platform."""
@@ -139,6 +156,18 @@ class RunTriage:
     def count(self, verdict: Verdict) -> int:
         return sum(1 for v in self.verdicts if v.verdict == verdict)
 
+    def ordered(self) -> list[SampleVerdict]:
+        """New failures first (what the contributor has to look at), then by sample."""
+        return sorted(self.verdicts, key=lambda v: (ORDER.index(v.verdict), v.sample_id))
+
+    @property
+    def summary(self) -> str:
+        """``3 failing: 1 new, 2 known flaky``, or that every sample passed."""
+        if not self.verdicts:
+            return "every sample passed"
+        counts = [f"{self.count(v)} {SHORT[v]}" for v in ORDER if self.count(v)]
+        return f"{len(self.verdicts)} failing: {', '.join(counts)}"
+
     @property
     def key(self) -> tuple[int, int]:
         return (self.run_id, self.attempt)
@@ -146,11 +175,12 @@ class RunTriage:
 
 @dataclass(frozen=True, slots=True)
 class Triage:
-    """What ``reporter triage`` reports: runs, newest first within a pull request."""
+    """What ``reporter triage`` reports: the runs judged, when, from how many days of history."""
 
     generated_at: datetime
     runs: tuple[RunTriage, ...]
     web_url: str
+    window_days: int
 
 
 class SharedCauses:

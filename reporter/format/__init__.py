@@ -9,8 +9,11 @@ HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templa
     html         html        a digest                  a standalone page        (digest.html.j2)
     slack        slack       a digest, an alert        Block Kit message + thread (slack.*.j2)
     email        email       a digest, an alert        subject, text and HTML   (text and html formats)
-    json         json        findings                  docs/json-schema.md
+    json         json        findings, a triage        docs/json-schema.md
     table        table       findings                  a terminal table
+    text         text        a triage                  plain text               (triage.txt.j2)
+    github       markdown    a triage, a PR comment,   GitHub Markdown; the     (triage.github.md.j2,
+                             a digest's issue plan     comment and plan as JSON  issue*.github.md.j2)
 
 A new format is one module with a class implementing the protocol(s) below for what it turns, usually
 one template in ``templates/``, and one line in a registry here.
@@ -25,6 +28,7 @@ from reporter.alerts import Alert
 from reporter.digest import Digest, FindingsReport
 from reporter.errors import RenderError
 from reporter.format.email import EmailFormat
+from reporter.format.github import GithubFormat
 from reporter.format.html import HtmlFormat
 from reporter.format.json import JsonFormat
 from reporter.format.markdown import MarkdownFormat
@@ -32,6 +36,7 @@ from reporter.format.slack import SlackFormat
 from reporter.format.table import TableFormat
 from reporter.format.templates import Templates
 from reporter.format.text import TextFormat
+from reporter.triage import Triage
 
 T = TypeVar("T")
 
@@ -54,12 +59,19 @@ class FindingsFormat(Protocol):
     def findings(self, report: FindingsReport) -> str: ...
 
 
+class TriageFormat(Protocol):
+    """Turns the verdicts for pull-request runs into a payload."""
+
+    def triage(self, triage: Triage) -> str: ...
+
+
 DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
     "text": TextFormat,
     "markdown": MarkdownFormat,
     "html": HtmlFormat,
     "slack": SlackFormat,
     "email": EmailFormat,
+    "github": GithubFormat,
 }
 ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
     "text": TextFormat,
@@ -68,6 +80,11 @@ ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
     "email": EmailFormat,
 }
 FINDINGS_FORMATS: Mapping[str, Callable[[], FindingsFormat]] = {"table": TableFormat, "json": JsonFormat}
+TRIAGE_FORMATS: Mapping[str, Callable[[Templates], TriageFormat]] = {
+    "text": TextFormat,
+    "markdown": GithubFormat,
+    "json": lambda _templates: JsonFormat(),
+}
 
 
 def digest_format(name: str, templates: Templates) -> DigestFormat:
@@ -76,6 +93,10 @@ def digest_format(name: str, templates: Templates) -> DigestFormat:
 
 def alert_format(name: str, templates: Templates) -> AlertFormat:
     return _pick(ALERT_FORMATS, name, "alert")(templates)
+
+
+def triage_format(name: str, templates: Templates) -> TriageFormat:
+    return _pick(TRIAGE_FORMATS, name, "triage")(templates)
 
 
 def _pick(registry: Mapping[str, T], name: str, what: str) -> T:
@@ -88,10 +109,13 @@ __all__ = [
     "ALERT_FORMATS",
     "DIGEST_FORMATS",
     "FINDINGS_FORMATS",
+    "TRIAGE_FORMATS",
     "AlertFormat",
     "DigestFormat",
     "FindingsFormat",
     "Templates",
+    "TriageFormat",
     "alert_format",
     "digest_format",
+    "triage_format",
 ]

@@ -22,6 +22,12 @@ def escape_mrkdwn(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def plain(text: object, limit: int = 200) -> str:
+    """One line of printable characters for a terminal or a log: no escape sequences, no line breaks."""
+    value = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def _arrow(pair: tuple[int | None, int]) -> str:
     before, now = pair
     if before is None:
@@ -69,6 +75,7 @@ class Templates:
             arrow=_arrow,
             squares=_squares,
             short=lambda sha: str(sha)[:7],
+            plain=plain,
         )
 
     def render(self, template: str, **context: Any) -> str:

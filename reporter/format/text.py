@@ -5,6 +5,7 @@ from __future__ import annotations
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.format.templates import Links, Templates
+from reporter.triage import Triage
 
 
 class TextFormat:
@@ -18,3 +19,6 @@ class TextFormat:
 
     def alert(self, alert: Alert, web_url: str) -> str:
         return self.templates.render("alert.txt.j2", a=alert, links=Links(web_url))
+
+    def triage(self, triage: Triage) -> str:
+        return self.templates.render("triage.txt.j2", t=triage, links=Links(triage.web_url))

@@ -16,7 +16,7 @@ from reporter.analysis import Classification
 from reporter.config import Settings, load_settings, masked_dump
 from reporter.digest import FindingsReport
 from reporter.errors import ReporterError
-from reporter.format import Templates, digest_format
+from reporter.format import Templates, digest_format, triage_format
 from reporter.format.json import JsonFormat
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
@@ -168,6 +168,55 @@ def flaky(
     else:
         terminal = Console()
         click.echo(TableFormat(width=terminal.width, color=terminal.is_terminal).findings(report), nl=False)
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, type=click.IntRange(min=1))
+@click.option(
+    "--pr", "pr_number", type=click.IntRange(min=1), help="The pull request's latest run per platform."
+)
+@click.option(
+    "--since", type=click.DateTime(["%Y-%m-%d"]), help="Every finished pull-request run since this date."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--comment", is_flag=True, help="Also post or update the pull request's comment (channels.github)."
+)
+@click.pass_context
+def triage(
+    ctx: click.Context,
+    run_ids: tuple[int, ...],
+    pr_number: int | None,
+    since: datetime | None,
+    fmt: str,
+    comment: bool,
+) -> None:
+    """Say for each failing sample of pull-request runs: new, failing on master, known flaky, infrastructure.
+
+    Runs not stored yet are fetched first. JSON schema: docs/json-schema.md.
+
+    \b
+    Examples:
+      reporter triage 4242 4243
+      reporter triage --pr 1650 --format markdown
+      reporter triage --since 2026-11-01 --format json
+    """
+    if (len(run_ids) > 0) + (pr_number is not None) + (since is not None) != 1:
+        raise click.UsageError("give run ids, or --pr N, or --since DATE (one of them)")
+    settings = _settings(ctx)
+    request = jobs.TriageRequest(run_ids, pr_number, since.replace(tzinfo=UTC) if since else None)
+    problems = jobs.fetch_runs(settings, run_ids) if run_ids else []
+    with jobs.writer(settings, "triage") if comment else jobs.open_store(settings) as store:
+        outcome = jobs.run_triage(settings, store, request, comment=comment)
+    click.echo(triage_format(fmt, Templates(settings.templates.directory)).triage(outcome.triage), nl=False)
+    for problem in dict.fromkeys([*problems, *outcome.problems]):
+        click.echo(f"error: {problem}", err=True)
+    if comment:
+        click.echo(f"triage: {outcome.comments} pull-request comments queued", err=True)
+    if problems or outcome.problems:
+        sys.exit(3)
 
 
 @cli.command()

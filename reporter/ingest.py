@@ -294,3 +294,21 @@ def _fetch(client: PlatformClient, run: Run) -> _Fetched:
     by_sample = client.error_summary(run.run_id, "sample_id")
     by_type = client.error_summary(run.run_id, "type")
     return _Fetched(run, tests, by_sample, by_type)
+
+
+def ingest_runs(
+    client: PlatformClient, store: Store, settings: Settings, run_ids: Iterable[int]
+) -> tuple[list[int], list[str]]:
+    """Fetch these runs now and ingest those finished and not stored as they are (a triage's runs).
+
+    Returns the ids ingested and a line per run that could not be (not found, failed).
+    """
+    runs, problems = [], []
+    for run_id in sorted(set(run_ids)):
+        try:
+            runs.append(client.run(run_id))
+        except NotFound:
+            problems.append(f"run {run_id}: not found on the platform")
+    todo = _triage(store, settings, runs, store.known(run.run_id for run in runs), datetime.now(UTC))
+    ingested, failed = _ingest(client, store, settings, todo, None, None)
+    return ingested, [*problems, *failed]

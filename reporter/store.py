@@ -223,6 +223,18 @@ class Store:
         )
         return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
 
+    def repositories(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The repository (owner/name) of each of these stored runs."""
+        ids = sorted(set(run_ids))
+        found: dict[int, str] = {}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            rows = self._db.execute(
+                f"SELECT run_id, repository FROM runs WHERE run_id IN ({','.join('?' * len(part))})", part
+            )
+            found.update({int(run_id): str(repository) for run_id, repository in rows})
+        return found
+
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
         rows = self._db.execute("SELECT sample_id, count FROM sample_errors WHERE run_id = ?", (run_id,))
         return {int(sample_id): int(count) for sample_id, count in rows}

@@ -268,6 +268,17 @@ def triage(
     return tuple(_run(context, run) for run in runs)
 
 
+def latest_runs(runs: Iterable[RunRecord], pr_number: int) -> list[RunRecord]:
+    """A pull request's latest finished pass/fail run on each platform, by platform."""
+    latest: dict[str, RunRecord] = {}
+    for run in runs:
+        if run.pr_number == pr_number and run.evidence:
+            before = latest.get(run.platform)
+            if before is None or (_order(run), run.attempt) > (_order(before), before.attempt):
+                latest[run.platform] = run
+    return sorted(latest.values(), key=lambda r: r.platform)
+
+
 def _run(context: _Context, run: RunRecord) -> RunTriage:
     failing = sorted(run.failures) if run.evidence else []
     verdicts = tuple(_judge(context, run, sample_id) for sample_id in failing)

@@ -163,6 +163,8 @@ class RunTriage:
     @property
     def summary(self) -> str:
         """``3 failing: 1 new, 2 known flaky``, or that every sample passed."""
+        if self.status not in ("pass", "fail"):
+            return f"{self.status}: no results to judge"
         if not self.verdicts:
             return "every sample passed"
         counts = [f"{self.count(v)} {SHORT[v]}" for v in ORDER if self.count(v)]

@@ -46,7 +46,10 @@ def stored(path: Path) -> dict[int, tuple[str, frozenset[int]]]:
     with sqlite3.connect(path) as db:
         runs = dict(db.execute("SELECT run_id, status FROM runs WHERE state = 'ingested'").fetchall())
         failing: dict[int, set[int]] = {run_id: set() for run_id in runs}
-        for run_id, sample_id in db.execute("SELECT run_id, sample_id FROM sample_errors"):
+        for run_id, sample_id in db.execute(
+            "SELECT run_id, sample_id FROM sample_errors e WHERE attempt = "
+            "(SELECT MAX(attempt) FROM attempts a WHERE a.run_id = e.run_id)"  # what the platform shows now
+        ):
             failing.setdefault(run_id, set()).add(sample_id)
     return {run_id: (status, frozenset(failing[run_id])) for run_id, status in runs.items()}
 

@@ -125,7 +125,7 @@ def test_migration_003_fills_tested_sets_of_runs_stored_before_it(tmp_path: Path
             [(1, 10, "pass"), (2, 11, "fail"), (3, 12, "skipped")],
         )
     with Store(path) as store:
-        assert store.migrations()[-1] == "003_tested_sets"
+        assert "003_tested_sets" in store.migrations()
         [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
     assert record.tested == {10, 11}
 

@@ -1,0 +1,165 @@
+"""Read a finished run's per-test results in as few requests as correctness allows.
+
+``/runs/{id}/samples`` lists a run's results, 100 a page; when one page holds them all, that one
+request is the whole cost. On a larger suite the run's summary (one request) gives how many
+tests passed, failed and gave no output. If as many tests ran as in a complete listing of a run
+close in time on the same platform (the reference), only the failing ones are listed
+(``status=fail``, ``status=missing_output``) and the others passed. Whatever does not add up (a
+different count, a failing test the reference lacks, counts that move between requests, no
+reference within ``REFERENCE_MAX_AGE``) falls back to the complete listing, which becomes the next
+reference; so does the case where filtering would not save a request. Error types are derived
+from each result's status and exit codes, as the platform derives them (``RunSample.error_types``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from reporter.client import PlatformClient
+from reporter.errors import RunChanged
+from reporter.models import EVIDENCE, TESTED, Run, RunSample, RunSummary
+from reporter.store import TestSet
+
+logger = logging.getLogger(__name__)
+PAGE = 100  # the platform's largest page
+REFERENCE_MAX_AGE = timedelta(hours=24)  # a complete listing at least this often per platform
+KEPT = 32  # complete listings remembered per platform
+
+
+@dataclass(frozen=True, slots=True)
+class RunResults:
+    """One attempt of a run with every tested regression test's result.
+
+    ``complete`` when every row was listed by the platform; otherwise the passing rows were
+    inferred from a reference listing and carry no exit codes or categories.
+    """
+
+    run: Run
+    tests: tuple[RunSample, ...]
+    complete: bool
+
+
+class References:
+    """Complete listings per platform, for runs near them in time; shared by the fetching threads."""
+
+    def __init__(self, known: Iterable[TestSet] = (), max_age: timedelta = REFERENCE_MAX_AGE) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._sets: dict[str, list[TestSet]] = defaultdict(list)
+        for test_set in known:
+            self.add(test_set)
+
+    def add(self, test_set: TestSet) -> None:
+        if test_set.completed_at is None or not test_set.samples:
+            return
+        with self._lock:
+            kept = self._sets[test_set.platform]
+            kept.append(test_set)
+            del kept[:-KEPT]
+
+    def near(self, run: Run) -> TestSet | None:
+        """The listing closest in time to ``run`` on its platform, if within ``max_age``."""
+        moment = run.completed_at
+        if moment is None:
+            return None
+        with self._lock:
+            kept = self._sets.get(run.platform, [])
+            timed = [(abs(t.completed_at - moment), i, t) for i, t in enumerate(kept) if t.completed_at]
+        if not timed:
+            return None
+        gap, _, best = min(timed)
+        return best if gap <= self.max_age else None
+
+
+def fetch(client: PlatformClient, run: Run, references: References) -> RunResults:
+    """Every tested regression test's result in ``run`` (a finished pass or fail run)."""
+    reference = references.near(run)
+    if reference is None or _pages(len(reference.samples)) <= 1:
+        return _complete(client, run, references, None)
+    counts = _summary_counts(run, client.summary(run.run_id))
+    tested = sum(counts.values())
+    failing = {status: n for status, n in counts.items() if status != "pass" and n}
+    if tested != len(reference.samples) or sum(map(_pages, failing.values())) >= _pages(tested):
+        return _complete(client, run, references, counts)
+    rows: list[RunSample] = []
+    for status, count in failing.items():
+        listed = client.run_samples(run.run_id, status)
+        if any(row.status != status for row in listed):
+            logger.info("run %d: the platform ignores the status filter; using its full listing", run.run_id)
+            return _checked(run, listed, references, counts)
+        if len(listed) != count:
+            raise RunChanged(
+                f"run {run.run_id}: the summary counted {count} {status} tests but {len(listed)} are "
+                "listed; it changed while being read and will be read again",
+                run_id=run.run_id,
+            )
+        rows += listed
+    if any(row.regression_test_id not in reference.samples for row in rows):
+        return _complete(client, run, references, counts)
+    listed_ids = {row.regression_test_id for row in rows}
+    passes = [
+        RunSample(regression_test_id=regression_id, sample_id=sample_id, status="pass")
+        for regression_id, sample_id in reference.samples.items()
+        if regression_id not in listed_ids
+    ]
+    tests = tuple(sorted(rows + passes, key=lambda t: t.regression_test_id))
+    return RunResults(_judged(run, tests), tests, complete=False)
+
+
+def _pages(count: int) -> int:
+    return math.ceil(count / PAGE)
+
+
+def _summary_counts(run: Run, summary: RunSummary) -> dict[str, int]:
+    if summary.status not in EVIDENCE:
+        raise RunChanged(
+            f"run {run.run_id}: listed as {run.status} but its summary says {summary.status}; "
+            "it changed while being read and will be read again",
+            run_id=run.run_id,
+        )
+    return {
+        "pass": summary.pass_count,
+        "fail": summary.fail_count,
+        "missing_output": summary.missing_output_count,
+    }
+
+
+def _complete(
+    client: PlatformClient, run: Run, references: References, counts: dict[str, int] | None
+) -> RunResults:
+    return _checked(run, client.run_samples(run.run_id), references, counts)
+
+
+def _checked(
+    run: Run, tests: list[RunSample], references: References, counts: dict[str, int] | None
+) -> RunResults:
+    """A complete listing, if it agrees with the summary and shows results; the next reference."""
+    found = {status: sum(1 for t in tests if t.status == status) for status in TESTED}
+    if counts is not None and found != counts:
+        raise RunChanged(
+            f"run {run.run_id}: the summary counted {counts} but the listing shows {found}; "
+            "it changed while being read and will be read again",
+            run_id=run.run_id,
+        )
+    tested = {t.regression_test_id: t.sample_id for t in tests if t.tested}
+    if not tested:
+        raise RunChanged(
+            f"run {run.run_id}: finished as {run.status} but lists no results (restarted?); "
+            "it will be read again",
+            run_id=run.run_id,
+        )
+    references.add(TestSet(run.platform, run.completed_at, tested))
+    ordered = tuple(sorted(tests, key=lambda t: t.regression_test_id))
+    return RunResults(_judged(run, ordered), ordered, complete=True)
+
+
+def _judged(run: Run, tests: tuple[RunSample, ...]) -> Run:
+    """A pass/fail run's status as its results say (an approved baseline can turn fail into pass)."""
+    status = "fail" if any(t.status != "pass" and t.tested for t in tests) else "pass"
+    return run if run.status == status else run.model_copy(update={"status": status})

@@ -90,15 +90,25 @@ def test_runs_finishing_late_and_restarted_are_caught(
         clock.now = scenario.end + timedelta(days=1)
         poll(client, store, settings, now=clock.now)
         assert stored(store) == finished(scenario, clock.now)
+        records = store.history(END - timedelta(days=30)).runs
     restarted = [r for r in scenario.runs if len(r.attempts) > 1]
     assert restarted, "the scenario restarts some runs"
+    by_id = {r.run_id: r for r in scenario.runs}
+    for record in records:  # every stored attempt is one the platform really finished, with its results
+        [attempt] = [
+            a for a in by_id[record.run_id].attempts if seconds(a.completed_at) == record.completed_at
+        ]
+        if record.evidence:
+            assert set(record.failures) == failing_samples(scenario, attempt.results)
+    assert len({r.key for r in records}) == len(records)
+    assert any(r.attempt == 2 for r in records)
 
 
-def test_restarted_run_is_replaced_not_duplicated(
+def test_a_restarted_run_keeps_both_attempts(
     live: tuple[Scenario, Clock, SimulatedPlatform, Settings],
 ) -> None:
     scenario, clock, _server, settings = live
-    run = next(r for r in scenario.runs if len(r.attempts) > 1)
+    run = next(r for r in scenario.runs if len(r.attempts) > 1 and r.attempts[0].outcome == "completed")
     clock.now = run.attempts[0].completed_at + timedelta(minutes=1)
     with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
         poll(client, store, settings, now=clock.now)
@@ -106,11 +116,27 @@ def test_restarted_run_is_replaced_not_duplicated(
         clock.now = run.attempts[1].queued_at + timedelta(minutes=1)
         poll(client, store, settings, now=clock.now)
         assert store.known([run.run_id])[run.run_id].state == "pending"
+        during = [r for r in store.history(END - timedelta(days=30)).runs if r.run_id == run.run_id]
         clock.now = run.attempts[1].completed_at + timedelta(minutes=1)
         poll(client, store, settings, now=clock.now)
         second = store.known([run.run_id])[run.run_id]
+        records = [r for r in store.history(END - timedelta(days=30)).runs if r.run_id == run.run_id]
     assert first.state == second.state == "ingested"
     assert first.completed_at != second.completed_at
+    assert [r.attempt for r in during] == [1]  # the finished attempt stays while the restart runs
+    assert [r.attempt for r in records] == [1, 2] and len({r.commit_sha for r in records}) == 1
+    for record, attempt in zip(records, run.attempts, strict=True):
+        assert record.completed_at == seconds(attempt.completed_at)
+        assert set(record.failures) == failing_samples(scenario, attempt.results)
+
+
+def seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)  # the platform shows whole seconds
+
+
+def failing_samples(scenario: Scenario, results: dict[int, str]) -> set[int]:
+    owner = {r: s.sample_id for s in scenario.samples for r in s.regression_ids}
+    return {owner[r] for r, verdict in results.items() if verdict != "pass" and r in owner}
 
 
 def test_filters_keep_unwanted_runs_out(
@@ -225,7 +251,9 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
             poll(client, store, settings, now=clock.now)
             after = store.sample_error_counts(recent.run_id)
             assert stored(store) == finished(scenario, clock.now)
+            records = [r for r in store.history(END - timedelta(days=30)).runs if r.run_id == recent.run_id]
     assert after != before and sum(after.values()) == sum(before.values()) - 1
+    assert [r.attempt for r in records] == [1]  # a re-read, not a restart
 
 
 def test_a_first_poll_reaches_back_only_to_the_window(
@@ -238,3 +266,31 @@ def test_a_first_poll_reaches_back_only_to_the_window(
     old = [r.run_id for r in scenario.runs if r.created_at < END - timedelta(days=2, hours=12)]
     assert old and not set(old) & ingested
     assert not any(f"/api/v1/runs/{run_id}" in platform.stats.by_path for run_id in old)
+
+
+def test_a_finished_run_costs_one_request_when_its_tests_fit_a_page(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    poll(client, store, settings, now=END)
+    evidence = {r.run_id for r in scenario.runs if run_status(r, END) in ("pass", "fail")}
+    per_run = {path: n for path, n in platform.stats.by_path.items() if path.count("/") > 4}
+    assert per_run == {f"/api/v1/runs/{run_id}/samples": 1 for run_id in evidence}
+    listing = platform.stats.by_path["/api/v1/runs"]
+    assert listing <= 3  # a first page of 10, then pages of 100
+    assert platform.stats.requests == len(evidence) + listing
+
+
+def test_a_sample_added_later_has_no_history_before_it(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    poll(client, store, settings, now=END)
+    history = store.history(END - timedelta(days=30))
+    [added] = [s for s in scenario.samples if s.kind == "new"]
+    commit_of = {r.run_id: r.commit_index for r in scenario.runs}
+    before = [r for r in history.runs if r.evidence and commit_of[r.run_id] < added.from_commit]
+    after = [r for r in history.runs if r.evidence and commit_of[r.run_id] >= added.from_commit]
+    assert before and after
+    assert not any(added.sample_id in r.tested for r in before)
+    assert all(added.sample_id in r.tested for r in after)
+    assert history.sample_tests[added.sample_id] == added.regression_ids
+    assert history.categories[added.sample_id] == {"General"}

@@ -172,7 +172,7 @@ def _sweep_changed(
         fresh = (summary.pass_count, summary.fail_count, summary.missing_output_count)
         if summary.status in EVIDENCE and fresh != store.result_counts(run.run_id):
             logger.info("run %d: results changed since it was ingested; reading them again", run.run_id)
-            changed.append(run)
+            changed.append(run.model_copy(update={"status": summary.status}))  # fail can turn pass
     store.set_meta("last_sweep", now.isoformat())
     return changed
 

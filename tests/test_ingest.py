@@ -244,6 +244,11 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
             before = store.sample_error_counts(recent.run_id)
             approved = next(k for k, v in recent.attempts[-1].results.items() if v != "pass")
             recent.attempts[-1].results[approved] = "pass"  # a maintainer approves the new output
+            cleared = next(
+                r for r in reversed(scenario.runs) if run_status(r, END) == "fail" and r is not recent
+            )
+            for regression_id in cleared.attempts[-1].results:  # every output of this one approved
+                cleared.attempts[-1].results[regression_id] = "pass"
             clock.now += timedelta(minutes=10)
             poll(client, store, settings, now=clock.now)
             assert store.sample_error_counts(recent.run_id) == before  # the sweep waits an hour
@@ -252,8 +257,10 @@ def test_errors_changed_by_an_approved_baseline_are_picked_up(tmp_path: Path) ->
             after = store.sample_error_counts(recent.run_id)
             assert stored(store) == finished(scenario, clock.now)
             records = [r for r in store.history(END - timedelta(days=30)).runs if r.run_id == recent.run_id]
+            now_passing = store.records([cleared.run_id])
     assert after != before and sum(after.values()) == sum(before.values()) - 1
     assert [r.attempt for r in records] == [1]  # a re-read, not a restart
+    assert [(r.attempt, r.status, dict(r.failures)) for r in now_passing] == [(1, "pass", {})]
 
 
 def test_a_first_poll_reaches_back_only_to_the_window(

@@ -22,7 +22,7 @@ def read(db: sqlite3.Connection, condition: str, params: tuple[object, ...]) -> 
     Runs later filtered out by the configuration are left out; a run pending again after a restart
     keeps its finished attempts.
     """
-    failed = _failed_tests(db, condition, params)
+    failed, regressions = _failed_tests(db, condition, params)
     failures = _failures(db, condition, params)
     shared: dict[str, frozenset[int]] = {}
     rows = db.execute(
@@ -31,29 +31,25 @@ def read(db: sqlite3.Connection, condition: str, params: tuple[object, ...]) -> 
         f"WHERE r.state != 'filtered' AND {condition} ORDER BY a.run_id, a.attempt",
         params,
     )
-    found = []
-    for row in rows:
-        key = (row[0], row[1])
-        tests = failed.get(key, {})
-        found.append(
-            RunRecord(
-                run_id=row[0],
-                attempt=row[1],
-                platform=row[2],
-                commit_sha=row[3],
-                branch=row[4],
-                pr_number=row[5],
-                kind=row[6],
-                status=row[7],
-                created_at=when(row[8]),
-                completed_at=when(row[9]),
-                tested=_tested(shared, row[10]),
-                failures=failures.get(key, {}),
-                failed_regressions={s: tuple(t.regression_id for t in f) for s, f in tests.items()},
-                failed_tests=tests,
-            )
+    return [
+        RunRecord(
+            run_id=row[0],
+            attempt=row[1],
+            platform=row[2],
+            commit_sha=row[3],
+            branch=row[4],
+            pr_number=row[5],
+            kind=row[6],
+            status=row[7],
+            created_at=when(row[8]),
+            completed_at=when(row[9]),
+            tested=_tested(shared, row[10]),
+            failures=failures.get((row[0], row[1]), {}),
+            failed_regressions=regressions.get((row[0], row[1]), {}),
+            failed_tests=failed.get((row[0], row[1]), {}),
         )
-    return found
+        for row in rows
+    ]
 
 
 def regression_tests(db: sqlite3.Connection) -> tuple[dict[int, frozenset[str]], dict[int, tuple[int, ...]]]:
@@ -74,18 +70,38 @@ Key = tuple[int, int]
 
 def _failed_tests(
     db: sqlite3.Connection, condition: str, params: tuple[object, ...]
-) -> dict[Key, dict[int, tuple[TestFailure, ...]]]:
-    found: dict[Key, dict[int, list[TestFailure]]] = defaultdict(lambda: defaultdict(list))
-    for run_id, attempt, regression_id, sample_id, status, exit_code, expected_rc in db.execute(
-        "SELECT t.run_id, t.attempt, t.regression_id, t.sample_id, t.status, t.exit_code, t.expected_rc "
+) -> tuple[dict[Key, dict[int, tuple[TestFailure, ...]]], dict[Key, dict[int, tuple[int, ...]]]]:
+    """Per attempt and failing sample: how each of its tests failed, and their ids, ascending.
+
+    The same test failing the same way in many runs shares one ``TestFailure``.
+    """
+    tests: dict[Key, dict[int, tuple[TestFailure, ...]]] = {}
+    ids: dict[Key, dict[int, tuple[int, ...]]] = {}
+    shared: dict[tuple[int, str, int | None, int | None], TestFailure] = {}
+    per_test: dict[int, tuple[TestFailure, ...]] = {}
+    per_id: dict[int, tuple[int, ...]] = {}
+    last: Key = (0, 0)
+    for run_id, attempt, sample_id, regression_id, status, exit_code, expected_rc in db.execute(
+        "SELECT t.run_id, t.attempt, t.sample_id, t.regression_id, t.status, t.exit_code, t.expected_rc "
         f"FROM run_tests t {_SCOPE} AND t.status != 'pass' AND t.status IN ('fail', 'missing_output') "
-        f"AND {condition} ORDER BY t.regression_id",
+        f"AND {condition} ORDER BY t.run_id, t.attempt, t.regression_id",
         params,
     ):
-        if sample_id is not None:
-            failure = TestFailure(regression_id, status, exit_code, expected_rc)
-            found[(run_id, attempt)][sample_id].append(failure)
-    return {key: {s: tuple(f) for s, f in per.items()} for key, per in found.items()}
+        if sample_id is None:
+            continue
+        if (run_id, attempt) != last:
+            last = (run_id, attempt)
+            per_test, per_id = tests[last], ids[last] = {}, {}
+        signature = (regression_id, status, exit_code, expected_rc)
+        failure = shared.get(signature)
+        if failure is None:
+            failure = shared[signature] = TestFailure(*signature)
+        if sample_id in per_test:
+            per_test[sample_id] += (failure,)
+            per_id[sample_id] += (regression_id,)
+        else:
+            per_test[sample_id], per_id[sample_id] = (failure,), (regression_id,)
+    return tests, ids
 
 
 def _failures(

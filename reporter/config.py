@@ -42,7 +42,7 @@ def _single_word(value: SecretStr | None) -> SecretStr | None:
     if text[-1:] in ("\n", "\r"):
         raise ValueError(
             "ends with a line break, usually left by a secret file saved with a final newline; "
-            'remove it (for example: printf %s "$TOKEN" > file)'
+            "remove the newline from the file or the variable"
         )
     if any(c.isspace() or not c.isprintable() for c in text):
         raise ValueError("contains a space or a control character; a token is one word: copy it again")

@@ -20,6 +20,7 @@ from reporter.errors import ConfigError
 Loc = tuple[str, ...]
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>(?:(?!\$\{)[^}])*))?\}")
 _BARE_VAR = re.compile(r"\$(?P<name>[A-Z_][A-Z0-9_]*)")  # $NAME in capitals: meant as a variable
+MAX_VALUES = 10_000  # keys and values, aliases expanded: a real configuration has a few hundred
 _SECTIONS_IN = {(): "section", ("channels",): "channel"}  # a key written with no value here means {}
 
 
@@ -60,7 +61,8 @@ class Source:
 def key_name(loc: Loc) -> str:
     """``filters.platforms[0]`` for ``("filters", "platforms", "0")``."""
     text = ""
-    for part in loc:
+    for raw in loc:
+        part = "".join(c if c.isprintable() else "?" for c in raw[:40]) + ("..." if len(raw) > 40 else "")
         text += f"[{part}]" if part.isdigit() else f".{part}" if text else part
     return text
 
@@ -77,6 +79,7 @@ def read_source(
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
     node, raw = _parse(path, text)
+    _refuse_alias_bombs(path, node)
     lines = dict(_key_lines(node, ()))
     problems = [f"{path}:{line}: {message}" for line, message in _duplicates(node, ())]
     _open_sections(raw, ())
@@ -97,6 +100,8 @@ def _parse(path: Path, text: str) -> tuple[yaml.Node, dict[str, Any]]:
         raw = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_problem(path, exc)) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid YAML: values nested too deeply") from exc
     finally:
         loader.dispose()
     if node is None:
@@ -147,6 +152,23 @@ def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
         return f"{path}:{context_mark.line + 1}: invalid YAML: {_YAML_CONTEXTS[context]}{noticed}"
     where = f":{problem_mark.line + 1}" if problem_mark is not None else ""
     return f"{path}{where}: invalid YAML: {plain or problem}"
+
+
+def _refuse_alias_bombs(path: Path, node: yaml.Node) -> None:
+    """Aliases (``*name``) repeat a value; nested, they can make a short file expand without end."""
+    stack, seen = [node], 0
+    while stack:
+        current = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ConfigError(
+                f"{path}: more than {MAX_VALUES} values once aliases (*name) are expanded; "
+                "a configuration needs far fewer: write the values out"
+            )
+        if isinstance(current, yaml.MappingNode):
+            stack += [part for pair in current.value for part in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
 
 
 def _key_lines(node: yaml.Node | None, prefix: Loc) -> Iterator[tuple[Loc, int]]:

@@ -262,3 +262,21 @@ def test_the_example_works_as_copied(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [f"{tmp_path / 'reporter.yaml'}: configuration is valid"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reporter.yaml"]
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    [line] = refused(tmp_path, reporter(tmp_path, "\n".join(levels) + "\n"))  # 10^9 values: hangs if walked
+    assert "more than 10000 values once aliases (*name) are expanded" in line
+
+
+def test_absurd_nesting_and_escape_sequences_in_keys_are_refused_plainly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    deep = "platform: " + "[" * 5000 + "]" * 5000 + "\n"
+    [line] = refused(tmp_path, in_process(capsys, monkeypatch, tmp_path, deep))
+    assert "invalid YAML: values nested too deeply" in line
+    text = 'platform:\n  "\\e[2Jbad": 1\n'
+    [line] = refused(tmp_path, in_process(capsys, monkeypatch, tmp_path, text))
+    assert "\x1b" not in line and ":2: platform.?[2Jbad: unknown key" in line

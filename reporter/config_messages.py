@@ -76,7 +76,7 @@ def _plain(error: Mapping[str, Any], loc: Loc, model: type[BaseModel]) -> str:
         name, words = _BOUNDS[kind]
         return f"must be {words} {_number(context.get(name))}"
     if kind == "literal_error":
-        return f"must be one of {context.get('expected', 'the documented values')}"
+        return f"must be {context.get('expected', 'one of the documented values')}"
     if kind == "too_short":
         count = int(context.get("min_length", 1))
         return f"must list at least {count} item{'s' if count != 1 else ''}"

@@ -35,6 +35,14 @@ TestType = Literal["commit", "pr"]
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        items = value if isinstance(value, tuple) else (value,)
+        if any("\0" in str(item) for item in items if isinstance(item, str | Path)):
+            raise ValueError("must not contain a NUL character (\\0)")
+        return value
+
 
 def _single_word(value: SecretStr | None) -> SecretStr | None:
     """A token is one word: a line break or space in it is a pasting or secret-file mistake."""

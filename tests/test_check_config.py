@@ -162,6 +162,7 @@ def test_an_empty_platform_token_is_refused(
             ":2: platform.read_timout: unknown key; did you mean read_timeout?",
         ),
         ("platform:\n  read_timeout: .inf\n", ":2: platform.read_timeout: must be a finite number"),
+        ('state:\n  path: "a\\0b"\n', ":2: state.path: must not contain a NUL character"),
     ],
 )
 def test_a_mistake_is_named_by_file_line_and_key_in_plain_words(

@@ -148,6 +148,11 @@ def test_an_empty_platform_token_is_refused(
             'platform:\n  base_url: "https://x\nstate:\n  path: s.sqlite3\n',
             ":2: invalid YAML: a quoted value opened on this line is never closed (noticed at line 5)",
         ),
+        (
+            "platform:\n  base_url: [unclosed\nstate: {}\n",
+            ":2: invalid YAML: a '[' list opened on this line is never closed with ']' (noticed at line 3)",
+        ),
+        ("platform:\n\tbase_url: x\n", ":2: invalid YAML: a tab or a special character where a value starts"),
         ("filters:\n  platforms: linux\n", ":2: filters.platforms: must be a list, written [a, b]"),
         (
             "platform:\n  concurrency: 64\n",

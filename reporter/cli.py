@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from reporter import __version__, jobs
-from reporter.config import Settings, load_config, load_settings, masked_dump
+from reporter.config import Settings, load_settings, masked_dump
 from reporter.errors import ReporterError
 from reporter.logs import configure_logging
 from reporter.render import Renderer, findings_json, findings_table
@@ -207,6 +207,8 @@ def check_config(ctx: click.Context, online: bool) -> None:
     Example:
       reporter --config reporter.yaml check-config --online
     """
+    from reporter.config import load_config
+
     loaded = load_config(ctx.obj["config"], probe=True)
     settings = loaded.settings
     click.echo(json.dumps(masked_dump(settings), indent=2))

@@ -22,14 +22,14 @@ import httpx
 from benchmarks.common import END, TOKEN, platform, scenario_with_runs, settings_for
 from reporter import jobs
 from reporter.client import PlatformClient
-from reporter.simulator import Profile, Scenario, generate
+from reporter.simulator import PROFILES, Scenario, generate
 from reporter.simulator.views import run_status
 from tests.test_crash_safety import kill_loop
 
-REALISTIC = Profile(days=30, samples=60, commits_per_day=3, pending_runs=0)
 SUITES = {
-    "realistic (~80 tests)": REALISTIC,
-    "237 tests, as the real suite": replace(REALISTIC, samples=190),
+    "realistic": PROFILES["realistic"],
+    "hard": PROFILES["hard"],
+    "hard, 237 tests (the real suite)": replace(PROFILES["hard"], samples=190),
 }
 
 
@@ -94,7 +94,7 @@ def previous_strategy(base_url: str, scenario: Scenario) -> int:
 
 def requests_per_run(seeds: int) -> None:
     print("== requests per finished run, 30-day backfill (target <= 2.0) ==")
-    print(f"{'history':32} {'seed':>4} {'runs':>5} {'tests':>5} {'now':>9} {'previous':>9}")
+    print(f"{'history (30 days)':34} {'seed':>4} {'runs':>5} {'tests':>5} {'now':>6} {'previous':>9}")
     for name, profile in SUITES.items():
         for seed in range(1, seeds + 1):
             scenario = generate(100 + seed, profile, end=END)
@@ -106,7 +106,7 @@ def requests_per_run(seeds: int) -> None:
                 ours = server.stats.requests
                 before = previous_strategy(server.base_url, scenario)
             print(
-                f"{name:32} {seed:>4} {len(done):>5} {tests:>5} {ours / len(done):>9.2f} {before / len(done):>9.2f}"
+                f"{name:34} {seed:>4} {len(done):>5} {tests:>5} {ours / len(done):>6.2f} {before / len(done):>9.2f}"
             )
 
 

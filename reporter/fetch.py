@@ -28,7 +28,7 @@ from reporter.store import TestSet
 
 logger = logging.getLogger(__name__)
 PAGE = 100  # the platform's largest page
-REFERENCE_MAX_AGE = timedelta(hours=24)  # a complete listing at least this often per platform
+REFERENCE_MAX_AGE = timedelta(hours=72)  # a complete listing at least this often per platform
 KEPT = 32  # complete listings remembered per platform
 
 
@@ -63,14 +63,17 @@ class References:
             kept.append(test_set)
             del kept[:-KEPT]
 
-    def near(self, run: Run) -> TestSet | None:
-        """The listing closest in time to ``run`` on its platform, if within ``max_age``."""
+    def near(self, run: Run, size: int | None = None) -> TestSet | None:
+        """The listing closest in time to ``run`` on its platform (of ``size`` tests if given).
+
+        Only listings within ``max_age`` of the run count.
+        """
         moment = run.completed_at
         if moment is None:
             return None
         with self._lock:
-            kept = self._sets.get(run.platform, [])
-            timed = [(abs(t.completed_at - moment), i, t) for i, t in enumerate(kept) if t.completed_at]
+            kept = [t for t in self._sets.get(run.platform, []) if size is None or len(t.samples) == size]
+        timed = [(abs(t.completed_at - moment), i, t) for i, t in enumerate(kept) if t.completed_at]
         if not timed:
             return None
         gap, _, best = min(timed)
@@ -81,12 +84,16 @@ def fetch(client: PlatformClient, run: Run, references: References) -> RunResult
     """Every tested regression test's result in ``run`` (a finished pass or fail run)."""
     reference = references.near(run)
     if reference is None or _pages(len(reference.samples)) <= 1:
-        return _complete(client, run, references, None)
+        why = "no complete listing near it" if reference is None else "one page holds them"
+        return _complete(client, run, references, None, why)
     counts = _summary_counts(run, client.summary(run.run_id))
     tested = sum(counts.values())
     failing = {status: n for status, n in counts.items() if status != "pass" and n}
-    if tested != len(reference.samples) or sum(map(_pages, failing.values())) >= _pages(tested):
-        return _complete(client, run, references, counts)
+    reference = references.near(run, tested)
+    if reference is None:
+        return _complete(client, run, references, counts, f"no complete listing of {tested} tests near it")
+    if sum(map(_pages, failing.values())) >= _pages(tested):
+        return _complete(client, run, references, counts, "filtering would not save a request")
     rows: list[RunSample] = []
     for status, count in failing.items():
         listed = client.run_samples(run.run_id, status)
@@ -101,7 +108,7 @@ def fetch(client: PlatformClient, run: Run, references: References) -> RunResult
             )
         rows += listed
     if any(row.regression_test_id not in reference.samples for row in rows):
-        return _complete(client, run, references, counts)
+        return _complete(client, run, references, counts, "a failing test the reference lacks")
     listed_ids = {row.regression_test_id for row in rows}
     passes = [
         RunSample(regression_test_id=regression_id, sample_id=sample_id, status="pass")
@@ -131,8 +138,9 @@ def _summary_counts(run: Run, summary: RunSummary) -> dict[str, int]:
 
 
 def _complete(
-    client: PlatformClient, run: Run, references: References, counts: dict[str, int] | None
+    client: PlatformClient, run: Run, references: References, counts: dict[str, int] | None, why: str
 ) -> RunResults:
+    logger.debug("run %d: listing every test (%s)", run.run_id, why)
     return _checked(run, client.run_samples(run.run_id), references, counts)
 
 

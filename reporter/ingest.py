@@ -274,7 +274,7 @@ def _ingest(
     done = len(quiet)
     if progress:
         progress(done, len(todo), client.requests)
-    references = References(store.test_sets())
+    references = References(store.test_sets() if loud else ())
     with ThreadPoolExecutor(settings.platform.concurrency, thread_name_prefix="fetch") as pool:
         futures: dict[Future[RunResults], Run] = {
             pool.submit(fetch, client, run, references): run for run in loud

@@ -252,12 +252,14 @@ class Store:
         )
         return (int(rows.get("pass", 0)), int(rows.get("fail", 0)), int(rows.get("missing_output", 0)))
 
-    def test_sets(self) -> list[TestSet]:
-        """Per platform, the tests of the latest completely listed attempt that had results."""
+    def test_sets(self, per_platform: int = 8) -> list[TestSet]:
+        """Per platform, the tests of the latest completely listed attempts that had results."""
         found = []
         for platform, run_id, attempt, completed_at in self._db.execute(
-            "SELECT r.platform, a.run_id, a.attempt, MAX(a.completed_at) FROM attempts a "
-            "JOIN runs r USING (run_id) WHERE a.complete AND a.tested != '' GROUP BY r.platform"
+            "SELECT platform, run_id, attempt, completed_at FROM (SELECT r.platform, a.run_id, a.attempt, "
+            "a.completed_at, ROW_NUMBER() OVER (PARTITION BY r.platform ORDER BY a.completed_at DESC) AS n "
+            "FROM attempts a JOIN runs r USING (run_id) WHERE a.complete AND a.tested != '') WHERE n <= ?",
+            (per_platform,),
         ):
             rows = self._db.execute(
                 "SELECT regression_id, sample_id FROM run_tests WHERE run_id = ? AND attempt = ? "

@@ -180,7 +180,7 @@ def test_a_swapped_test_that_fails_is_caught_by_the_reference_check(connect: Any
 
 def test_without_a_recent_reference_the_run_is_read_in_full(connect: Any) -> None:
     platform = Platform(suite(r3="fail"))
-    fetch(connect(platform), run(), reference(at=DONE - timedelta(days=3)))
+    fetch(connect(platform), run(), reference(at=DONE - timedelta(days=4)))
     assert platform.requests == {"samples": 3}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -12,9 +13,10 @@ import pytest
 
 from reporter.client import PlatformClient
 from reporter.config import Settings
+from reporter.history import TestFailure
 from reporter.ingest import poll
-from reporter.simulator import SimulatedPlatform, generate
-from reporter.simulator.scenario import Attempt, Scenario
+from reporter.simulator import PROFILES, SimulatedPlatform, generate, views
+from reporter.simulator.scenario import Attempt, Scenario, SimRun
 from reporter.simulator.server import READ_SCOPES
 from reporter.simulator.views import run_status
 from reporter.store import Store
@@ -300,4 +302,110 @@ def test_a_sample_added_later_has_no_history_before_it(
     assert not any(added.sample_id in r.tested for r in before)
     assert all(added.sample_id in r.tested for r in after)
     assert history.sample_tests[added.sample_id] == added.regression_ids
-    assert history.categories[added.sample_id] == {"General"}
+    labels = {c for r in added.regression_ids for c in scenario.suite[r].categories}
+    assert labels and history.categories[added.sample_id] == labels
+
+
+def test_polling_the_hard_profile_keeps_every_attempt_with_its_exit_codes(tmp_path: Path) -> None:
+    """237 tests (the real suite's size), restarts after red runs, partial failures, filtered reads."""
+    scenario = generate(4, replace(PROFILES["hard"], days=6, samples=190, pending_runs=0), end=END)
+    clock = Clock(scenario.start + timedelta(hours=6))
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=100_000, clock=clock) as server:
+        settings = make_settings(
+            tmp_path,
+            server.base_url,
+            analysis={"window_days": 30},
+            ingest={"recheck_interval_minutes": 10**6},
+        )
+        with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+            while clock.now < scenario.end + timedelta(hours=4):
+                poll(client, store, settings, now=clock.now)
+                clock.now += timedelta(hours=2)
+            records = store.history(END - timedelta(days=30)).runs
+        reads = {p: n for p, n in server.stats.by_path.items() if p.count("/") > 4}
+    by_id = {r.run_id: r for r in scenario.runs}
+    for record in records:
+        run = by_id[record.run_id]
+        [attempt] = [a for a in run.attempts if seconds(a.completed_at) == record.completed_at]
+        if record.evidence:
+            tested, failed = shown(scenario, run, attempt)
+            assert (record.tested, record.failed_tests) == (tested, failed), record.key
+    assert any(r.attempt == 2 for r in records)
+    assert not any(p.endswith("/error-summary") for p in reads)
+    attempts = Counter(r.run_id for r in records if r.evidence)
+    listings = {run_id: reads.get(f"/api/v1/runs/{run_id}/samples", 0) for run_id in attempts}
+    summaries = {run_id: reads.get(f"/api/v1/runs/{run_id}/summary", 0) for run_id in attempts}
+    # at most a summary and the three pages of a full listing per attempt; mostly fewer
+    assert all(listings[r] + summaries[r] <= 4 * n for r, n in attempts.items())
+    filtered = sum(1 for r, n in attempts.items() if listings[r] < 3 * n)
+    assert filtered > len(attempts) / 2
+
+
+def shown(
+    scenario: Scenario, run: SimRun, attempt: Attempt
+) -> tuple[set[int], dict[int, tuple[TestFailure, ...]]]:
+    """What an attempt's results say per sample: tested samples, and how each failing test failed."""
+    tested: set[int] = set()
+    failed: dict[int, tuple[TestFailure, ...]] = {}
+    for regression_id, verdict in sorted(attempt.results.items()):
+        test = scenario.suite.get(regression_id)
+        if test is None or test.sample_id is None:
+            continue
+        tested.add(test.sample_id)
+        if verdict != "pass":
+            code = views.exit_code(test, run.platform, attempt, verdict)
+            failure = TestFailure(regression_id, views.sample_status(verdict), code, test.expected_rc)
+            failed[test.sample_id] = (*failed.get(test.sample_id, ()), failure)
+    return tested, failed
+
+
+@pytest.fixture
+def real_size(tmp_path: Path) -> Iterator[tuple[Scenario, Clock, SimulatedPlatform, Settings]]:
+    """A history with the real suite's size (about 237 tests), every completed run testing all of them."""
+    scenario = copy.deepcopy(generate(6, replace(SMALL, samples=190, pending_runs=0), end=END))
+    every = sorted(scenario.suite)
+    for run in scenario.runs:
+        for attempt in run.attempts:
+            if attempt.outcome == "completed":
+                attempt.results = {r: attempt.results.get(r, "pass") for r in every}
+    clock = Clock(END)
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=100_000, clock=clock) as server:
+        settings = make_settings(
+            tmp_path,
+            server.base_url,
+            analysis={"window_days": 30},
+            ingest={"recheck_interval_minutes": 10**6},
+        )
+        yield scenario, clock, server, settings
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "cost"),
+    [
+        ({}, {"summary": 1}),
+        ({0: "diff_mismatch", 5: "exit_code_mismatch"}, {"summary": 1, "samples": 1}),
+        ({0: "exit_code_mismatch", 5: "missing_output"}, {"summary": 1, "samples": 2}),
+    ],
+    ids=["green", "fails only", "fails and missing output"],
+)
+def test_what_a_finished_run_of_a_known_237_test_suite_costs(
+    real_size: tuple[Scenario, Clock, SimulatedPlatform, Settings],
+    verdicts: dict[int, str],
+    cost: dict[str, int],
+) -> None:
+    scenario, clock, server, settings = real_size
+    target = [r for r in scenario.runs if r.attempts[-1].outcome == "completed" and r.platform == "linux"][-1]
+    attempt = target.attempts[-1]
+    every = sorted(attempt.results)
+    attempt.results = {r: "pass" for r in every} | {every[i]: verdict for i, verdict in verdicts.items()}
+    clock.now = attempt.completed_at - timedelta(minutes=1)
+    with Store(settings.state.path) as store, PlatformClient(settings.platform) as client:
+        poll(client, store, settings, now=clock.now)
+        clock.now = attempt.completed_at + timedelta(minutes=1)
+        poll(client, store, settings, now=clock.now)
+        [record] = store.records([target.run_id])
+    prefix = f"/api/v1/runs/{target.run_id}/"
+    spent = {p.removeprefix(prefix): n for p, n in server.stats.by_path.items() if p.startswith(prefix)}
+    assert spent == cost
+    assert len(record.tested) == len({scenario.suite[r].sample_id for r in every} - {None})
+    assert (record.tested, record.failed_tests) == shown(scenario, target, attempt)

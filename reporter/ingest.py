@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from reporter.attempts import iso
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.errors import (
@@ -31,7 +32,7 @@ from reporter.errors import (
 )
 from reporter.fetch import References, RunResults, fetch
 from reporter.models import EVIDENCE, KNOWN_STATUSES, Run
-from reporter.store import KnownRun, Store, iso
+from reporter.store import KnownRun, Store
 
 logger = logging.getLogger(__name__)
 FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)

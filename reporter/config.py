@@ -98,7 +98,7 @@ class StateSettings(_Section):
 
 class IngestSettings(_Section):
     max_pending_age_hours: float = Field(48.0, gt=0)
-    page_size: int = Field(25, ge=1, le=100)
+    page_size: int = Field(10, ge=1, le=100)
     recheck_hours: float = Field(24.0, ge=0)
     recheck_interval_minutes: float = Field(60.0, gt=0)
 

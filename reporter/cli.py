@@ -19,6 +19,7 @@ from reporter.errors import ReporterError
 from reporter.format import Templates, digest_format, triage_format
 from reporter.format.json import JsonFormat
 from reporter.format.table import TableFormat
+from reporter.format.text import TextFormat
 from reporter.logs import configure_logging
 
 DEFAULT_CONFIG = "reporter.yaml"
@@ -286,7 +287,8 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
     """Run the whole pipeline against an embedded simulated Sample Platform.
 
     Starts the simulator on 127.0.0.1, polls it into a fresh SQLite file, analyses the runs,
-    prints the digest and writes it as text and HTML. No network, no credentials.
+    prints the digest and writes it as text and HTML, then triages one pull-request run.
+    No network, no credentials.
 
     \b
     Example:
@@ -306,8 +308,14 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
             f"{kind}: found {len(found)}, of which {len(found & truth)} match the simulator's "
             f"ground truth ({len(truth)} planted)"
         )
+    if outcome.triage is not None:
+        click.echo("")
+        click.echo(TextFormat(Templates()).triage(outcome.triage), nl=False)
+        click.echo("")
     click.echo(f"Digest (text): {outcome.text_path}")
     click.echo(f"Digest (HTML): {outcome.html_path}")
+    if outcome.triage_path is not None:
+        click.echo(f"Triage:        {outcome.triage_path}")
     click.echo(f"State:         {outcome.state_path}")
 
 

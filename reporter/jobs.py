@@ -377,11 +377,14 @@ def _chosen(store: Store, history: History, request: TriageRequest) -> tuple[lis
         found = triage.latest_runs(list(history.runs), request.pr_number)
         missing = f"pull request #{request.pr_number}: no finished run of it is stored in the analysis window"
         return found, [] if found else [missing]
+    latest = {run.run_id: run for run in sorted(history.runs, key=lambda r: r.key)}  # a run's last attempt
     if request.since is not None:
         since = request.since
-        return [r for r in history.runs if r.pr_number is not None and (r.completed_at or since) >= since], []
+        return [
+            r for r in latest.values() if r.pr_number is not None and (r.completed_at or since) >= since
+        ], []
     wanted = set(request.run_ids)
-    chosen = [run for run in history.runs if run.run_id in wanted]
+    chosen = [run for run_id, run in sorted(latest.items()) if run_id in wanted]
     absent = wanted - {run.run_id for run in chosen}
     known = store.known(absent)
     return chosen, [f"run {run_id}: {_why_not(known.get(run_id))}" for run_id in sorted(absent)]

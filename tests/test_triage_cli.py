@@ -204,3 +204,17 @@ def test_killed_after_github_took_the_comment_then_restarted_comments_once(
     assert all(len(github.comments_on(pr)) == 1 for pr in expected)
     status = subprocess.run([*command, "status"], env=env, capture_output=True, text=True, timeout=60)
     assert "outbox:       nothing waiting" in status.stdout
+
+
+def test_the_demo_shows_the_triage_of_one_pull_request_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "demo", "--dir", str(tmp_path / "demo"), "--days", "10")
+    assert code == 0
+    triage = out[out.index("Pull-request triage") : out.index("Digest (text)")]
+    assert ", pull request #" in triage and "failing:" in triage
+    assert (
+        len({v for v in ("new_failure", "failing_on_master", "known_flaky", "infrastructure") if v in triage})
+        >= 2
+    )
+    assert (tmp_path / "demo" / "triage.txt").read_text() == triage.strip("\n") + "\n"

@@ -30,6 +30,7 @@ from reporter.history import History, RunRecord
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LAST_FAILURES = 3  # known_flaky: how many of the latest failures the evidence names
 SHORT_STREAK = 2  # a streak still open on master counts from this length
+CHANCE = 0.01  # a flaky sample's streak counts as a regression when less likely than this
 
 
 class Verdict(StrEnum):
@@ -363,11 +364,11 @@ def _master_streak(
     """The latest master failing streak that covers this run, if long enough to be a regression.
 
     A streak covers the run when it began before the run and was not fixed before the pull
-    request's first run (its code may predate the fix). In a flaky sample a streak must be twice
-    ``regression_min_streak`` long to count; a streak still open on master counts from two.
+    request's first run (its code may predate the fix). It counts from ``regression_min_streak``
+    failures, or two while still open; in a flaky sample only if that many failures in a row would
+    be unlikely (below ``CHANCE``) at the sample's failure rate outside the streak.
     """
     at, start = _moment(run), context.pull_start(run)
-    need = context.settings.regression_min_streak * (2 if flaky else 1)
     for first, end in reversed(_streaks(observed)):
         began = _moment(observed[first].run)
         if at is not None and began is not None and began > at:
@@ -377,7 +378,10 @@ def _master_streak(
         if fixed_at is not None and start is not None and fixed_at <= start:
             return None  # fixed before the pull request began: older streaks are older still
         length = end - first
-        if length >= need or (fixed is None and length >= SHORT_STREAK and not flaky):
+        enough = length >= context.settings.regression_min_streak or (
+            fixed is None and length >= SHORT_STREAK
+        )
+        if enough and not (flaky and _by_chance(observed, first, end)):
             return MasterEvidence(
                 _ref(observed[first].run),
                 length,
@@ -385,6 +389,14 @@ def _master_streak(
                 _ref(observed[-1].run),
             )
     return None
+
+
+def _by_chance(observed: Sequence[_Observation], first: int, end: int) -> bool:
+    """Could a flaky sample fail ``end - first`` times in a row at its rate elsewhere (Laplace)?"""
+    outside = len(observed) - (end - first)
+    failed = sum(o.failed for o in observed) - (end - first)
+    rate = (failed + 1) / (outside + 2)
+    return bool(rate ** (end - first) >= CHANCE)
 
 
 def _streaks(observed: Sequence[_Observation]) -> list[tuple[int, int]]:

@@ -205,3 +205,10 @@ def test_one_failure_outside_the_pull_request_is_flaky_only_if_its_earlier_runs_
     assert only(judge(passed_first, 40))[0] == Verdict.KNOWN_FLAKY
     failed_first = [*once, pull(39, {SAMPLE}, sha="1" * 40), pull(40, {SAMPLE})]
     assert only(judge(failed_first, 40))[0] == Verdict.NEW_FAILURE
+
+
+def test_a_flaky_sample_broken_for_good_is_failing_on_master_once_chance_cannot_explain_it() -> None:
+    flaky_then_broken = master("..x...x....x..x...x...xxxxx")
+    verdict, evidence = only(judge([*flaky_then_broken, pull(40, {SAMPLE})], 40))
+    assert verdict == Verdict.FAILING_ON_MASTER
+    assert isinstance(evidence, MasterEvidence) and (evidence.since.run_id, evidence.failures) == (23, 5)

@@ -197,12 +197,13 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
             problems.append(f"platform: the token lacks scope {', '.join(found.scopes_missing)}")
     except ReporterError as exc:
         problems.append(str(exc))
-    for channel in channels_from(settings):
-        if isinstance(channel, SlackChannel | EmailChannel | GithubChannel):
-            try:
-                lines.append(channel.check())
-            except ReporterError as exc:
-                problems.append(str(exc))
+    probed = [c for c in channels_from(settings) if isinstance(c, SlackChannel | EmailChannel)]
+    github = settings.channels.github
+    for channel in [*probed, *([GithubChannel(github)] if github else [])]:  # GitHub even if off
+        try:
+            lines.append(channel.check())
+        except ReporterError as exc:
+            problems.append(str(exc))
     return lines, problems
 
 

@@ -206,12 +206,14 @@ def test_check_reads_without_writing(github: FakeGithub, tmp_path: Path) -> None
 
 
 # -- issues for flaky samples ------------------------------------------------------------------
-def digest_of(pattern: str, previous: Digest | None, period: str, sample: int = SAMPLE) -> Digest:
+def digest_of(
+    pattern: str, previous: Digest | None, period: str, sample: int = SAMPLE, name: str | None = None
+) -> Digest:
     runs = [
         run(i + 1, f"{i + 1:040x}", {sample} if c == "x" else set(), tested={sample})
         for i, c in enumerate(pattern)
     ]
-    history = History(tuple(runs), {sample: f"sample-{sample}.ts"})
+    history = History(tuple(runs), {sample: name or f"sample-{sample}.ts"})
     state = (previous.period, previous.state()) if previous else None
     return build(
         analyse(history, AnalysisSettings()),
@@ -302,3 +304,12 @@ def test_an_issue_whose_sample_left_the_findings_is_closed(github: FakeGithub, t
         "Flaky sample sample-99.ts on linux": "closed",
         "Flaky sample sample-5.ts on linux": "open",
     }
+
+
+@pytest.mark.parametrize("name", [EVIL, "@ccextractor/maintainers\n\n# heading", "x" * 3000 + "\u202e"])
+def test_hostile_sample_names_in_issues_stay_inert(github: FakeGithub, tmp_path: Path, name: str) -> None:
+    target = channel(github, tmp_path, pr_comments=False, issues=True)
+    target.send(plan(digest_of("..x...x....x..x...x..", None, "2026-11-20", name=name)), "github:2026-11-20")
+    (issue,) = github.our_issues()
+    assert_inert(issue["body"])
+    assert len(issue["title"]) <= 200 and issue["title"].isprintable()

@@ -218,3 +218,47 @@ def test_the_demo_shows_the_triage_of_one_pull_request_run(
         >= 2
     )
     assert (tmp_path / "demo" / "triage.txt").read_text() == triage.strip("\n") + "\n"
+
+
+def test_check_config_online_checks_the_github_token_without_writing(
+    capsys: pytest.CaptureFixture[str], config: Path, github: FakeGithub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_github(config, github, monkeypatch)
+    code, _, err = run(capsys, "--config", str(config), "check-config", "--online")
+    assert code == 0, err
+    assert "github: token of reporter-bot can read CCExtractor/ccextractor, comment and open issues" in err
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-revoked-secret")
+    code, out, err = run(capsys, "--config", str(config), "check-config", "--online")
+    assert code == 3
+    assert "error: github: GET /repos/CCExtractor/ccextractor: HTTP 401" in err
+    assert "ghp-revoked-secret" not in out + err
+    assert github.writes() == []
+
+
+def test_the_digest_opens_issues_for_flaky_samples_up_to_the_daily_cap(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    github: FakeGithub,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: Scenario,
+) -> None:
+    with_github(config, github, monkeypatch)
+    config.write_text(
+        config.read_text().replace(
+            "pr_comments: true", "pr_comments: false\n    issues: true\n    issues_per_day: 2"
+        )
+    )
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    code, _, err = run(capsys, "--config", str(config), "digest")
+    assert code == 0 and "sent 1" in err, err
+    issues = github.our_issues()
+    assert len(issues) == 2 and all(i["state"] == "open" for i in issues)
+    flaky_names = {
+        s.name
+        for s in scenario.samples
+        if (s.sample_id, "linux") in scenario.flaky or (s.sample_id, "windows") in scenario.flaky
+    }
+    assert all(any(name in i["title"] for name in flaky_names) for i in issues)
+    assert all(i["body"].startswith("<!-- reporter:issue key=flaky-") for i in issues)
+    assert run(capsys, "--config", str(config), "digest")[0] == 0  # once per period
+    assert len(github.our_issues()) == 2

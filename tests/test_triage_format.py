@@ -34,7 +34,13 @@ HOSTILE = [
     "*bold* _em_ ~~del~~ \\`",
     "x" * 5000,
 ]
-ALLOWED_HTML = {"<details><summary>Evidence</summary>", "</details>", "<sub>", "</sub>"}
+ALLOWED_HTML = {
+    "<details><summary>Evidence</summary>",
+    "<details><summary>Failing runs</summary>",
+    "</details>",
+    "<sub>",
+    "</sub>",
+}
 
 
 def made(names: dict[int, str], window: int = 30) -> Triage:

@@ -313,3 +313,48 @@ def test_hostile_sample_names_in_issues_stay_inert(github: FakeGithub, tmp_path:
     (issue,) = github.our_issues()
     assert_inert(issue["body"])
     assert len(issue["title"]) <= 200 and issue["title"].isprintable()
+
+
+def test_a_next_page_on_another_host_is_not_followed(github: FakeGithub, tmp_path: Path) -> None:
+    import httpx
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        link = '<https://elsewhere.example/steal?page=2>; rel="next"'
+        return httpx.Response(200, json=[{"id": 1}], headers={"link": link})
+
+    settings = options(github, tmp_path)
+    api = GithubApi(settings, transport=httpx.MockTransport(answer), write_gap=0)
+    assert list(api.pages("/repos/CCExtractor/ccextractor/issues", {})) == [{"id": 1}]
+    assert len(seen) == 1 and all(u.startswith(github.url) for u in seen)
+
+
+def test_server_errors_and_dropped_connections_are_retried_then_left_to_the_outbox(
+    github: FakeGithub, tmp_path: Path
+) -> None:
+    import httpx
+
+    answers: list[object] = [
+        httpx.ConnectError("reset"),
+        httpx.Response(502),
+        httpx.Response(200, json={"ok": 1}),
+    ]
+    waits: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        item = answers.pop(0) if answers else httpx.Response(503)
+        if isinstance(item, Exception):
+            raise item
+        assert isinstance(item, httpx.Response)
+        return item
+
+    api = GithubApi(
+        options(github, tmp_path), transport=httpx.MockTransport(answer), sleep=waits.append, write_gap=0
+    )
+    assert api.get("/user") == {"ok": 1}
+    assert waits == [2.0, 4.0]
+    with pytest.raises(DeliveryError, match="still refused after 4 attempts") as caught:
+        api.get("/user")
+    assert caught.value.retryable

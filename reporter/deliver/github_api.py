@@ -90,6 +90,9 @@ class GithubApi:
             yield from (item for item in items if isinstance(item, dict))
             found = _NEXT.search(response.headers.get("link", ""))
             url, query = (found.group(1), None) if found else (None, None)
+            if url is not None and not url.startswith(self.settings.api_url + "/"):
+                logger.warning("github: %s: the next page is on another host; not following it", path)
+                return  # the token must never travel to another host
 
     def request(self, method: str, path: str, **options: Any) -> httpx.Response:
         """One request, retried through rate limits, 5xx and dropped connections; errors explained."""

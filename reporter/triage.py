@@ -18,16 +18,16 @@ The method is explained in docs/triage.md.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from reporter.analysis import FLAKY, Analysis, Finding, RunRef, failing_share
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
+from reporter.master_runs import MasterRuns, moment, order
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LAST_FAILURES = 3  # known_flaky: how many of the latest failures the evidence names
 SHORT_STREAK = 2  # a streak still open on master counts from this length
 CHANCE = 0.01  # a flaky sample's streak counts as a regression when less likely than this
@@ -219,12 +219,6 @@ def shared_causes(result: Analysis, history: History) -> SharedCauses:
     return SharedCauses(found)
 
 
-@dataclass(frozen=True, slots=True)
-class _Observation:
-    run: RunRecord
-    failed: bool
-
-
 class _Context:
     """What every verdict of one triage call reads: indexes over the history, built once."""
 
@@ -236,31 +230,25 @@ class _Context:
         self.breakages = {
             (b.pr_number, b.sample_id, platform) for b in result.pr_breakages for platform in b.platforms
         }
-        evidence = sorted((r for r in history.runs if r.evidence), key=_order)
-        self.master: dict[str, list[RunRecord]] = defaultdict(list)
+        evidence = sorted((r for r in history.runs if r.evidence), key=order)
+        on_master: dict[str, list[RunRecord]] = defaultdict(list)
         self.pulls: dict[int, list[RunRecord]] = defaultdict(list)
         for run in evidence:
-            if run.pr_number is None:
-                if not self.causes.broken(run):
-                    self.master[run.platform].append(run)
-            else:
+            if run.pr_number is not None:
                 self.pulls[run.pr_number].append(run)
+            elif not self.causes.broken(run):
+                on_master[run.platform].append(run)
+        self.master = {
+            platform: MasterRuns(runs, lambda run, sample: self.causes.explains(run, sample) is not None)
+            for platform, runs in on_master.items()
+        }
 
-    def observations(self, platform: str, sample_id: int) -> list[_Observation]:
-        """Master runs on ``platform`` that tested the sample, oldest first, shared causes left out."""
-        seen = []
-        for run in self.master.get(platform, ()):
-            failed = sample_id in run.failures
-            if not (failed or sample_id in run.tested):
-                continue
-            if failed and self.causes.explains(run, sample_id) is not None:
-                continue
-            seen.append(_Observation(run, failed))
-        return seen
+    def master_on(self, platform: str) -> MasterRuns:
+        return self.master.get(platform) or MasterRuns([], lambda _run, _sample: False)
 
     def pull_start(self, run: RunRecord) -> datetime | None:
         runs = self.pulls.get(run.pr_number or 0) or [run]
-        return min((m for m in map(_moment, runs) if m is not None), default=None)
+        return min((m for m in map(moment, runs) if m is not None), default=None)
 
 
 def triage(
@@ -277,7 +265,7 @@ def latest_runs(runs: Iterable[RunRecord], pr_number: int) -> list[RunRecord]:
     for run in runs:
         if run.pr_number == pr_number and run.evidence:
             before = latest.get(run.platform)
-            if before is None or (_order(run), run.attempt) > (_order(before), before.attempt):
+            if before is None or order(run) > order(before):
                 latest[run.platform] = run
     return sorted(latest.values(), key=lambda r: r.platform)
 
@@ -300,8 +288,8 @@ def _run(context: _Context, run: RunRecord) -> RunTriage:
 def _judge(context: _Context, run: RunRecord, sample_id: int) -> SampleVerdict:
     finding = context.findings.get((sample_id, run.platform))
     flaky = finding is not None and finding.classification == FLAKY and _flaky_outside(finding, context, run)
-    observed = context.observations(run.platform, sample_id)
-    verdict, evidence = _first_rule(context, run, sample_id, finding if flaky else None, observed)
+    line = context.master_on(run.platform)
+    verdict, evidence = _first_rule(context, run, sample_id, finding if flaky else None, line)
     return SampleVerdict(
         sample_id,
         context.names.get(sample_id, f"sample {sample_id}"),
@@ -317,22 +305,23 @@ def _first_rule(
     run: RunRecord,
     sample_id: int,
     flaky: Finding | None,
-    observed: Sequence[_Observation],
+    line: MasterRuns,
 ) -> tuple[Verdict, Evidence]:
-    master = _master_streak(context, run, observed, flaky is not None)
+    master = _master_streak(context, run, sample_id, line, flaky is not None)
     if master is not None:
         return Verdict.FAILING_ON_MASTER, master
     broken_here = (run.pr_number, sample_id, run.platform) in context.breakages
     if broken_here and flaky is None:
-        return Verdict.NEW_FAILURE, _new(context, run, sample_id, observed, broken_here)
+        return Verdict.NEW_FAILURE, _new(context, run, sample_id, line, broken_here)
     shared = context.causes.explains(run, sample_id)
     if shared is not None:
         return Verdict.INFRASTRUCTURE, shared
     if flaky is not None:
         return Verdict.KNOWN_FLAKY, _flaky(flaky)
-    if len(observed) < context.settings.min_runs:
-        return Verdict.UNKNOWN, UnknownEvidence(len(observed), context.settings.min_runs)
-    return Verdict.NEW_FAILURE, _new(context, run, sample_id, observed, broken_here)
+    seen = line.count(sample_id)
+    if seen < context.settings.min_runs:
+        return Verdict.UNKNOWN, UnknownEvidence(seen, context.settings.min_runs)
+    return Verdict.NEW_FAILURE, _new(context, run, sample_id, line, broken_here)
 
 
 def _flaky_outside(finding: Finding, context: _Context, run: RunRecord) -> bool:
@@ -352,14 +341,14 @@ def _flaky_outside(finding: Finding, context: _Context, run: RunRecord) -> bool:
         r
         for r in mine
         if r.platform == run.platform
-        and _order(r) < _order(run)
+        and order(r) < order(run)
         and (sample in r.tested or sample in r.failures)
     ]
     return bool(earlier) and not any(sample in r.failures for r in earlier)
 
 
 def _master_streak(
-    context: _Context, run: RunRecord, observed: Sequence[_Observation], flaky: bool
+    context: _Context, run: RunRecord, sample_id: int, line: MasterRuns, flaky: bool
 ) -> MasterEvidence | None:
     """The latest master failing streak that covers this run, if long enough to be a regression.
 
@@ -368,50 +357,33 @@ def _master_streak(
     failures, or two while still open; in a flaky sample only if that many failures in a row would
     be unlikely (below ``CHANCE``) at the sample's failure rate outside the streak.
     """
-    at, start = _moment(run), context.pull_start(run)
-    for first, end in reversed(_streaks(observed)):
-        began = _moment(observed[first].run)
+    at, start = moment(run), context.pull_start(run)
+    seen, failed = line.count(sample_id), line.failures(sample_id)
+    for streak in reversed(line.streaks(sample_id)):
+        began = moment(streak.first)
         if at is not None and began is not None and began > at:
             continue
-        fixed = observed[end].run if end < len(observed) else None
-        fixed_at = _moment(fixed) if fixed is not None else None
+        fixed_at = moment(streak.fixed)
         if fixed_at is not None and start is not None and fixed_at <= start:
             return None  # fixed before the pull request began: older streaks are older still
-        length = end - first
+        length = streak.length
         enough = length >= context.settings.regression_min_streak or (
-            fixed is None and length >= SHORT_STREAK
+            streak.fixed is None and length >= SHORT_STREAK
         )
-        if enough and not (flaky and _by_chance(observed, first, end)):
+        if enough and not (flaky and _by_chance(seen, failed, length)):
             return MasterEvidence(
-                _ref(observed[first].run),
+                _ref(streak.first),
                 length,
-                _ref(fixed) if fixed is not None else None,
-                _ref(observed[-1].run),
+                _ref(streak.fixed) if streak.fixed is not None else None,
+                _ref(line.latest(sample_id) or streak.last),
             )
     return None
 
 
-def _by_chance(observed: Sequence[_Observation], first: int, end: int) -> bool:
-    """Could a flaky sample fail ``end - first`` times in a row at its rate elsewhere (Laplace)?"""
-    outside = len(observed) - (end - first)
-    failed = sum(o.failed for o in observed) - (end - first)
-    rate = (failed + 1) / (outside + 2)
-    return bool(rate ** (end - first) >= CHANCE)
-
-
-def _streaks(observed: Sequence[_Observation]) -> list[tuple[int, int]]:
-    """Maximal runs of consecutive failures, as (first index, index after the last)."""
-    found: list[tuple[int, int]] = []
-    first = None
-    for index, seen in enumerate(observed):
-        if seen.failed and first is None:
-            first = index
-        elif not seen.failed and first is not None:
-            found.append((first, index))
-            first = None
-    if first is not None:
-        found.append((first, len(observed)))
-    return found
+def _by_chance(seen: int, failed: int, length: int) -> bool:
+    """Could a flaky sample fail ``length`` times in a row at its rate elsewhere (Laplace)?"""
+    rate = (failed - length + 1) / (seen - length + 2)
+    return bool(rate**length >= CHANCE)
 
 
 def _flaky(finding: Finding) -> FlakyEvidence:
@@ -427,9 +399,7 @@ def _flaky(finding: Finding) -> FlakyEvidence:
     )
 
 
-def _new(
-    context: _Context, run: RunRecord, sample_id: int, observed: Sequence[_Observation], broken: bool
-) -> NewEvidence:
+def _new(context: _Context, run: RunRecord, sample_id: int, line: MasterRuns, broken: bool) -> NewEvidence:
     others = []
     for other in context.pulls.get(run.pr_number, ()) if run.pr_number is not None else ():
         failed = sample_id in other.failures
@@ -437,21 +407,10 @@ def _new(
             continue
         same = other.commit_sha == run.commit_sha
         others.append(
-            PullRun(other.run_id, other.platform, other.commit_sha, same, _order(other) < _order(run), failed)
+            PullRun(other.run_id, other.platform, other.commit_sha, same, order(other) < order(run), failed)
         )
-    passed = [o.run for o in observed if not o.failed and _order(o.run) <= _order(run)]
-    return NewEvidence(tuple(others), _ref(passed[-1]) if passed else None, broken)
-
-
-def _order(run: RunRecord) -> tuple[datetime, int]:
-    return (_moment(run) or EPOCH, run.run_id)
-
-
-def _moment(run: RunRecord | None) -> datetime | None:
-    """When a run's code was pushed, as near as the record says: creation, else completion."""
-    if run is None:
-        return None
-    return run.created_at or run.completed_at
+    passed = line.last_pass(sample_id, run)
+    return NewEvidence(tuple(others), _ref(passed) if passed is not None else None, broken)
 
 
 def _ref(run: RunRecord) -> RunRef:

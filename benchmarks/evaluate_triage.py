@@ -134,20 +134,32 @@ def heavy_history(runs: int = 1490, samples: int = 250) -> History:
 
 
 def speed(repeat: int = 5) -> None:
+    """Best and median of ``repeat``: the analysis of the window, then the triage of one run."""
     history = heavy_history()
     settings = AnalysisSettings()
     target = [run for run in history.runs if run.pr_number is not None][-1]
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        result = analysis.analyse(history, settings)
-        (judged,) = triage(history, result, [target], settings)
-        times.append(time.perf_counter() - began)
-    print(
-        f"analysis + triage of one run, {len(history.runs)} runs x {len(history.sample_names)} samples "
-        f"(30 days): best {min(times) * 1000:.0f} ms, median {sorted(times)[repeat // 2] * 1000:.0f} ms; "
-        f"{len(judged.verdicts)} failing samples judged"
+    broken = replace(
+        target, run_id=len(history.runs) + 1, failures=dict.fromkeys(target.tested, ("missing_output",))
     )
+    cases = {
+        "a run with 5 % failing": history,
+        "a run where every sample failed": replace(history, runs=(*history.runs, broken)),
+    }
+    for label, judged in cases.items():
+        chosen = judged.runs[-1] if judged is not history else target
+        analysed, triaged = [], []
+        for _ in range(repeat):
+            began = time.perf_counter()
+            result = analysis.analyse(judged, settings)
+            middle = time.perf_counter()
+            triage(judged, result, [chosen], settings)
+            analysed.append(middle - began)
+            triaged.append(time.perf_counter() - middle)
+        print(
+            f"{label}, {len(judged.runs)} runs x {len(judged.sample_names)} samples (30 days): "
+            f"analysis median {sorted(analysed)[repeat // 2] * 1000:.0f} ms, "
+            f"triage median {sorted(triaged)[repeat // 2] * 1000:.0f} ms"
+        )
 
 
 def seed_range(text: str) -> list[int]:

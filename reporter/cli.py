@@ -1,11 +1,15 @@
-"""The ``reporter`` command line: thin commands over ``jobs``, one error handler, exit codes."""
+"""The ``reporter`` command line: each command calls one function and prints what it returns.
+
+Every error a user can see is a ``ReporterError``; ``main`` prints its message and exits with its
+``exit_code`` (the table in ``reporter.errors``).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,20 +18,27 @@ from rich.console import Console
 from reporter import __version__, jobs
 from reporter.analysis import Classification
 from reporter.config import Settings, load_settings, masked_dump
-from reporter.digest import FindingsReport
-from reporter.errors import ReporterError
-from reporter.format import Templates, digest_format
+from reporter.errors import CheckFailed, DeliveryError, Interrupted, ReporterError, RunsNotIngested
+from reporter.format import FINDINGS_FORMATS
 from reporter.format.json import JsonFormat
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
 
 DEFAULT_CONFIG = "reporter.yaml"
-console = Console(stderr=True)
+DATE = click.DateTime(["%Y-%m-%d"])
+PAGE_FORMATS = ("text", "markdown", "html")  # the digest formats that are a page to print or keep
+
+seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
+days_option = click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
 
 
 def _settings(ctx: click.Context) -> Settings:
     path: Path = ctx.obj["config"]
     return load_settings(path)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment else None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -71,16 +82,10 @@ def poll(ctx: click.Context) -> None:
     Example (cron, every 10 minutes):
       */10 * * * *  reporter --config /etc/reporter.yaml poll
     """
-    settings = _settings(ctx)
-    with jobs.writer(settings, "poll") as store:
-        result = jobs.poll(settings, store)
-        jobs.retry_deliveries(settings, store)
-    click.echo(
-        f"poll: {result.ingested} runs ingested, {result.pending} pending, "
-        f"{len(result.failed)} failed, {result.requests} requests, {result.seconds:.1f} s"
-    )
+    result = jobs.poll_once(_settings(ctx))
+    click.echo(f"poll: {jobs.poll_summary(result)}")
     if result.failed:
-        sys.exit(3)
+        raise RunsNotIngested(result.failed)
 
 
 @cli.command()
@@ -88,7 +93,7 @@ def poll(ctx: click.Context) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "html"]),
+    type=click.Choice(PAGE_FORMATS),
     default="text",
     show_default=True,
     help="Format for --dry-run or --output.",
@@ -111,9 +116,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
     """
     settings = _settings(ctx)
     if dry_run or output:
-        with jobs.open_store(settings) as store:  # only reads: no writer lock needed
-            made = jobs.build_digest(settings, store)
-            rendered = digest_format(fmt, Templates(settings.templates.directory)).digest(made)
+        rendered = jobs.preview_digest(settings, fmt)
         if output:
             from reporter.deliver.file import write_atomically
 
@@ -122,25 +125,24 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
         if dry_run:
             click.echo(rendered, nl=False)
         return
-    with jobs.writer(settings, "digest") as store:
-        result = jobs.run_digest(settings, store)
-    click.echo(
-        f"digest {result.period}: sent {len(result.delivery.sent)}, failed {len(result.delivery.failed)}",
-        err=True,
-    )
+    result = jobs.digest_once(settings)
+    click.echo(f"digest: {result.summary}", err=True)
     if result.delivery.failed:
-        sys.exit(6)
+        failed = "\n".join(result.delivery.failed)
+        raise DeliveryError(f"{len(result.delivery.failed)} deliveries failed; they stay queued:\n{failed}")
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(list(FINDINGS_FORMATS)), default="table", show_default=True
+)
 @click.option("--platform", type=click.Choice(["linux", "windows"]), help="Only this platform.")
 @click.option(
     "--classification",
     type=click.Choice([c.value for c in Classification]),
     help="Only this classification.",
 )
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Analyse from this date (default: window).")
+@click.option("--since", type=DATE, help="Analyse from this date (default: window).")
 @click.pass_context
 def flaky(
     ctx: click.Context, fmt: str, platform: str | None, classification: str | None, since: datetime | None
@@ -152,17 +154,9 @@ def flaky(
       reporter flaky
       reporter flaky --format json --classification flaky --platform linux
     """
-    settings = _settings(ctx)
-    now = datetime.now(UTC)
-    with jobs.open_store(settings) as store:
-        _, result = jobs.analyse(settings, store, now, since.replace(tzinfo=UTC) if since else None)
-    findings = [
-        f
-        for f in result.findings
-        if (platform is None or f.platform == platform)
-        and (classification is None or f.classification == classification)
-    ]
-    report = FindingsReport(findings, now, settings.analysis.window_days, settings.platform.web_url)
+    report = jobs.findings(
+        _settings(ctx), platform=platform, classification=classification, since=_utc(since)
+    )
     if fmt == "json":
         click.echo(JsonFormat().findings(report), nl=False)
     else:
@@ -171,7 +165,7 @@ def flaky(
 
 
 @cli.command()
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Ingest runs created since this date.")
+@click.option("--since", type=DATE, help="Ingest runs created since this date.")
 @click.option("--days", type=click.IntRange(min=1), help="Ingest the last N days instead.")
 @click.pass_context
 def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> None:
@@ -181,19 +175,12 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
     Example:
       reporter backfill --since 2026-10-01
     """
-    settings = _settings(ctx)
-    start = (
-        since.replace(tzinfo=UTC)
-        if since
-        else datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
-    )
     from reporter.progress import progress_bar
 
-    with jobs.writer(settings, "backfill") as store, progress_bar("backfill") as advance:
-        result = jobs.poll(settings, store, since=start, progress=advance)
-    click.echo(
-        f"backfill: {result.ingested} runs ingested, {result.requests} requests, {result.seconds:.1f} s"
-    )
+    settings = _settings(ctx)
+    with progress_bar("backfill") as advance:
+        result = jobs.backfill(settings, _utc(since), days, advance)
+    click.echo(f"backfill: {jobs.poll_summary(result)}")
 
 
 @cli.command("check-config")
@@ -213,15 +200,13 @@ def check_config(ctx: click.Context, online: bool) -> None:
         lines, problems = jobs.check_online(settings)
         for line in lines:
             click.echo(line, err=True)
-        for problem in problems:
-            click.echo(f"error: {problem}", err=True)
         if problems:
-            sys.exit(3)
+            raise CheckFailed("\n".join(problems))
 
 
 @cli.command()
-@click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
-@click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
+@seed_option
+@days_option
 @click.option(
     "--dir",
     "directory",
@@ -246,7 +231,7 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
         outcome = run_demo(target, seed=seed, days=days, progress=advance)
     click.echo("")
     click.echo(f"Ingested {outcome.runs_ingested} runs with {outcome.requests} API requests.")
-    for kind in ("flaky", "failing"):
+    for kind in (Classification.FLAKY, Classification.FAILING):
         found, truth = outcome.found[kind], outcome.truth[kind]
         click.echo(
             f"{kind}: found {len(found)}, of which {len(found & truth)} match the simulator's "
@@ -259,8 +244,8 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--seed", default=7, show_default=True)
-@click.option("--days", default=14, show_default=True)
+@seed_option
+@days_option
 @click.option("--token", default="sim-token", show_default=True, help="Bearer token the simulator accepts.")
 @click.option("--rate-limit", default=120, show_default=True, help="Requests per window per token.")
 @click.option("--window", default=60.0, show_default=True, help="Rate-limit window in seconds.")
@@ -287,22 +272,14 @@ def simulate(
       reporter simulate --port 8080 --seed 7
       SAMPLE_PLATFORM_TOKEN=sim-token reporter --config sim.yaml poll
     """
-    import threading
-
-    from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
-    from reporter.simulator.server import READ_SCOPES
+    from reporter.demo import serve_simulation
+    from reporter.simulator import Faults
 
     faults = Faults(error_rate, drop_rate, malformed_rate, latency, seed)
-    server = SimulatedPlatform(
-        generate(seed, Profile(days=days)),
-        tokens={token: READ_SCOPES},
-        rate_limit=rate_limit,
-        rate_window=window,
-        faults=faults,
-        port=port,
-    )
-    click.echo(f"Simulated Sample Platform at {server.base_url} (token {token!r}); Ctrl-C stops it.")
-    with server:
+    with serve_simulation(
+        seed=seed, days=days, token=token, rate_limit=rate_limit, window=window, faults=faults, port=port
+    ) as base_url:
+        click.echo(f"Simulated Sample Platform at {base_url} (token {token!r}); Ctrl-C stops it.")
         threading.Event().wait()
 
 
@@ -315,9 +292,7 @@ def status(ctx: click.Context) -> None:
     Example:
       reporter status
     """
-    settings = _settings(ctx)
-    with jobs.open_store(settings) as store:
-        report = jobs.status(settings, store)
+    report = jobs.status(_settings(ctx))
     click.echo(f"state:        {report.state}")
     click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
     click.echo(f"last poll:    {report.last_poll}")
@@ -349,19 +324,19 @@ def run(ctx: click.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one handler turns every ReporterError into a message and its exit code."""
+    """Entry point: one handler turns every ReporterError into its message and exit code."""
     try:
-        cli.main(args=argv, prog_name="reporter", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        try:
+            cli.main(args=argv, prog_name="reporter", standalone_mode=False)
+        except click.exceptions.Abort:
+            raise Interrupted("aborted") from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        raise SystemExit(exc.exit_code) from None
     except ReporterError as exc:
+        prefix = "" if isinstance(exc, Interrupted) else "error: "
         for line in str(exc).splitlines():
-            click.echo(f"error: {line}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+            click.echo(f"{prefix}{line}", err=True)
+        raise SystemExit(exc.exit_code) from None

@@ -91,10 +91,9 @@ class RunsNotIngested(PlatformError):
     """A poll finished, but some runs could not be ingested; the next poll tries them again."""
 
     def __init__(self, failures: tuple[str, ...]) -> None:
+        runs = "1 run" if len(failures) == 1 else f"{len(failures)} runs"
         listed = "\n".join(failures)
-        super().__init__(
-            f"{len(failures)} runs not ingested this cycle; the next poll retries them:\n{listed}"
-        )
+        super().__init__(f"{runs} not ingested this cycle; the next poll retries them:\n{listed}")
         self.failures = failures
 
 

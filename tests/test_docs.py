@@ -57,7 +57,7 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
 # -- the CLI reference ----------------------------------------------------------------------------
 def help_text(name: str) -> str:
     """What ``reporter [name] --help`` prints, at a fixed width of 100 columns."""
-    root = click.Context(cli, info_name="reporter", terminal_width=100)
+    root = click.Context(cli, info_name="reporter", terminal_width=100, **cli.context_settings)
     if not name:
         return cli.get_help(root)
     command = COMMANDS[name]

@@ -165,6 +165,17 @@ def test_readme_exit_codes_are_those_of_the_error_tree() -> None:
     }
 
 
+def test_readme_module_map_is_the_package_tree() -> None:
+    readme = (ROOT / "README.md").read_text()
+    tree = readme.split("```text\nreporter/\n", 1)[1].split("```", 1)[0]
+    mapped = set(re.findall(r"(?:^|\s)([a-z_]+\.py|[a-z_]+/)(?=\s|$)", tree, re.M))
+    package = ROOT / "reporter"
+    real = {p.name for p in package.rglob("*.py") if not p.name.startswith("__")}
+    real |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    real.add("templates/")
+    assert mapped == real
+
+
 def write() -> None:
     REFERENCE.write_text(reference())
 

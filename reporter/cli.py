@@ -11,13 +11,14 @@ import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import click
 from rich.console import Console
 
 from reporter import __version__, jobs
 from reporter.analysis import Classification
-from reporter.config import Settings, load_settings, masked_dump
+from reporter.config import Platform, Settings, load_settings, masked_dump
 from reporter.errors import CheckFailed, DeliveryError, Interrupted, ReporterError, RunsNotIngested
 from reporter.format import FINDINGS_FORMATS
 from reporter.format.json import JsonFormat
@@ -136,7 +137,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
 @click.option(
     "--format", "fmt", type=click.Choice(list(FINDINGS_FORMATS)), default="table", show_default=True
 )
-@click.option("--platform", type=click.Choice(["linux", "windows"]), help="Only this platform.")
+@click.option("--platform", type=click.Choice(get_args(Platform)), help="Only this platform.")
 @click.option(
     "--classification",
     type=click.Choice([c.value for c in Classification]),

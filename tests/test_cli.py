@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,12 @@ def test_a_poll_that_leaves_runs_behind_exits_3_naming_them(
 
     real = PlatformClient.error_summary
     victims: list[int] = []
+    lock = threading.Lock()  # runs are fetched in parallel: the first one asked for is the victim
 
     def failing(self: PlatformClient, run_id: int, group_by: str) -> Any:
-        if not victims or run_id == victims[0]:
-            victims[:1] = [run_id]
+        with lock:
+            victims[:] = victims or [run_id]
+        if run_id == victims[0]:
             raise ServerFailed(f"GET /runs/{run_id}/error-summary: HTTP 503 after 3 attempts", run_id=run_id)
         return real(self, run_id, group_by)
 

@@ -194,8 +194,13 @@ def check_config(ctx: click.Context, online: bool) -> None:
     Example:
       reporter --config reporter.yaml check-config --online
     """
-    settings = _settings(ctx)
+    from reporter.config import load_config
+
+    loaded = load_config(ctx.obj["config"], probe=True)
+    settings = loaded.settings
     click.echo(json.dumps(masked_dump(settings), indent=2))
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{ctx.obj['config']}: configuration is valid", err=True)
     if online:
         lines, problems = jobs.check_online(settings)
@@ -246,7 +251,18 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @seed_option
-@days_option
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Days of history [default: 14, or the profile's].",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    default=None,
+    help="A named history: small, quiet, realistic, noisy, large or hard (shared causes, bursts, clusters).",
+)
 @click.option("--token", default="sim-token", show_default=True, help="Bearer token the simulator accepts.")
 @click.option("--rate-limit", default=120, show_default=True, help="Requests per window per token.")
 @click.option("--window", default=60.0, show_default=True, help="Rate-limit window in seconds.")
@@ -257,7 +273,8 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 def simulate(
     port: int,
     seed: int,
-    days: int,
+    days: int | None,
+    profile_name: str | None,
     token: str,
     rate_limit: int,
     window: float,
@@ -271,14 +288,24 @@ def simulate(
     \b
     Example:
       reporter simulate --port 8080 --seed 7
+      reporter simulate --profile hard --days 30
       SAMPLE_PLATFORM_TOKEN=sim-token reporter --config sim.yaml poll
     """
-    from reporter.demo import serve_simulation
-    from reporter.simulator import Faults
+    from dataclasses import replace
 
+    from reporter.demo import serve_simulation
+    from reporter.simulator import Faults, Profile
+    from reporter.simulator.scenario import PROFILES
+
+    if profile_name is not None and profile_name not in PROFILES:
+        raise click.BadParameter(
+            f"{profile_name!r}; choose one of {', '.join(PROFILES)}", param_hint="--profile"
+        )
+    profile = PROFILES[profile_name] if profile_name else Profile(days=14)
+    profile = replace(profile, days=days) if days is not None else profile
     faults = Faults(error_rate, drop_rate, malformed_rate, latency, seed)
     with serve_simulation(
-        seed=seed, days=days, token=token, rate_limit=rate_limit, window=window, faults=faults, port=port
+        profile, seed=seed, token=token, rate_limit=rate_limit, window=window, faults=faults, port=port
     ) as base_url:
         click.echo(f"Simulated Sample Platform at {base_url} (token {token!r}); Ctrl-C stops it.")
         threading.Event().wait()

@@ -93,11 +93,11 @@ def _found(result: Analysis) -> dict[str, set[tuple[int, str]]]:
 
 @contextmanager
 def serve_simulation(
-    *, seed: int, days: int, token: str, rate_limit: int, window: float, faults: Faults, port: int
+    profile: Profile, *, seed: int, token: str, rate_limit: int, window: float, faults: Faults, port: int
 ) -> Iterator[str]:
-    """A simulated platform serving ``days`` of CI history on 127.0.0.1 for the block; yields its URL."""
+    """A simulated platform serving a ``profile`` history on 127.0.0.1 for the block; yields its URL."""
     server = SimulatedPlatform(
-        generate(seed, Profile(days=days)),
+        generate(seed, profile),
         tokens={token: READ_SCOPES},
         rate_limit=rate_limit,
         rate_window=window,

@@ -30,7 +30,6 @@ DATE = click.DateTime(["%Y-%m-%d"])
 PAGE_FORMATS = ("text", "markdown", "html")  # the digest formats that are a page to print or keep
 
 seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
-days_option = click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -129,8 +128,9 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
     result = jobs.digest_once(settings)
     click.echo(f"digest: {result.summary}", err=True)
     if result.delivery.failed:
-        failed = "\n".join(result.delivery.failed)
-        raise DeliveryError(f"{len(result.delivery.failed)} deliveries failed; they stay queued:\n{failed}")
+        failed = result.delivery.failed
+        what = "1 delivery" if len(failed) == 1 else f"{len(failed)} deliveries"
+        raise DeliveryError(f"{what} failed; queued, to be retried:\n" + "\n".join(failed))
 
 
 @cli.command()
@@ -212,7 +212,7 @@ def check_config(ctx: click.Context, online: bool) -> None:
 
 @cli.command()
 @seed_option
-@days_option
+@click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
 @click.option(
     "--dir",
     "directory",

@@ -111,7 +111,7 @@ def test_a_failed_delivery_exits_6_and_stays_queued(capsys: pytest.CaptureFixtur
     assert code == 6
     first, *rest = [line for line in err.splitlines() if line.startswith(("digest:", "error:"))]
     assert first.startswith("digest: period ") and first.endswith(", sent 0, failed 1")
-    assert rest[0] == "error: 1 deliveries failed; they stay queued:"
+    assert rest[0] == "error: 1 delivery failed; queued, to be retried:"
     assert rest[1].startswith("error: file:") and "cannot write the digest" in rest[1]
     code, out, _ = run(capsys, "--config", str(config), "status")
     assert "pending after 1 attempts" in out

@@ -122,7 +122,6 @@ class FakeSlack:
     """A loopback Slack Web API and webhook endpoint that records requests and can answer errors."""
 
     def __init__(self) -> None:
-
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.posted: list[dict[str, Any]] = []
         self.script: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}

@@ -10,13 +10,29 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from reporter import observations
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.observations import Series
 
-FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
+
+class Classification(StrEnum):
+    """What the analysis calls a sample on a platform; the values are what JSON and templates show."""
+
+    FLAKY = "flaky"
+    FAILING = "failing"
+    FIXED = "fixed"
+    STABLE = "stable"
+
+
+FLAKY, FAILING, FIXED, STABLE = (
+    Classification.FLAKY,
+    Classification.FAILING,
+    Classification.FIXED,
+    Classification.STABLE,
+)
 HISTORY_LENGTH = 30
 VARIED_TYPES_BOOST = 1.25
 
@@ -37,7 +53,7 @@ class Finding:
     sample_id: int
     sample_name: str
     platform: str
-    classification: str
+    classification: Classification
     score: float
     confidence: float
     runs: int
@@ -58,7 +74,7 @@ class RegressionTest:
     """Drill-down: one of the sample's regression tests, classified on its own."""
 
     regression_id: int
-    classification: str
+    classification: Classification
     failures: int
     runs: int
     history: str
@@ -87,7 +103,7 @@ class Analysis:
     error_types: Mapping[str, int]
     infra_bars: Mapping[str, float] = field(default_factory=dict)
 
-    def by_class(self, classification: str) -> tuple[Finding, ...]:
+    def by_class(self, classification: Classification) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.classification == classification)
 
 
@@ -276,7 +292,7 @@ def _chance_streak(block: tuple[int, int], min_streak: int) -> bool:
     return block[1] - block[0] < 2 * min_streak
 
 
-def _flaky_or_recovered(n: int, loose: list[int], blocked: int) -> str:
+def _flaky_or_recovered(n: int, loose: list[int], blocked: int) -> Classification:
     """Still flaky unless the passes since the last failure would be unlikely at the old rate."""
     rate = min(0.99, len(loose) / max(n - blocked, 1))
     quiet_needed = math.ceil(math.log(0.05) / math.log(1 - rate)) if rate > 0 else 0
@@ -321,7 +337,7 @@ def _finding(
     sample_id: int,
     name: str,
     platform: str,
-    kind: str,
+    kind: Classification,
     data: Series,
     focus: list[int],
     disagreements: int,

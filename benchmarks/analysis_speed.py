@@ -146,11 +146,12 @@ def stages(settings: Settings, now: datetime) -> dict[str, float]:
             past=past,
         )
         marks.append(time.perf_counter())
+    names = ["load", "analyse", "grids", "trend and digest"]
     templates = Templates()
-    for make in DIGEST_FORMATS.values():
+    for name, make in DIGEST_FORMATS.items():
         make(templates).digest(made)
-    marks.append(time.perf_counter())
-    names = ("load", "analyse", "grids", "trend and digest", "render (5 formats)")
+        marks.append(time.perf_counter())
+        names.append(name)
     return {name: marks[i + 1] - marks[i] for i, name in enumerate(names)}
 
 

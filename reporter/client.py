@@ -55,6 +55,15 @@ class Reachability:
     remaining: int | None
     limit: int | None
 
+    def describe(self) -> str:
+        return (
+            f"platform {self.base_url}: reachable, token accepted, scopes present: "
+            f"{', '.join(self.scopes_present)}; rate-limit headroom {self.remaining}/{self.limit}"
+        )
+
+    def problems(self) -> list[str]:
+        return [f"platform: the token lacks scope {scope}" for scope in self.scopes_missing]
+
 
 class PlatformClient:
     """Typed access to the endpoints the reporter uses; thread-safe, one per token."""

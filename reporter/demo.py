@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +17,10 @@ from reporter.deliver.file import FileChannel
 from reporter.deliver.stdout import StdoutChannel
 from reporter.format import Templates
 from reporter.format.text import TextFormat
-from reporter.simulator import Profile, SimulatedPlatform, generate
+from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
 from reporter.triage import Triage
+from reporter.triage_jobs import TriageRequest, run_triage
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the embedded simulator's own token, not a secret
 
@@ -78,8 +81,8 @@ def run_demo(
                 channels.insert(0, StdoutChannel(fmt))
             jobs.run_digest(settings, store, channels=channels)
             _, result = jobs.analyse(settings, store)
-            since = jobs.TriageRequest(since=scenario.start)
-            shown = _telling(jobs.run_triage(settings, store, since).triage)
+            since = TriageRequest(since=scenario.start)
+            shown = _telling(run_triage(settings, store, since).triage)
     triage_path = directory / "triage.txt"
     if shown is not None:
         triage_path.write_text(TextFormat(Templates()).triage(shown), encoding="utf-8")
@@ -108,3 +111,20 @@ def _telling(triage: Triage) -> Triage | None:
 
 def _found(result: Analysis) -> dict[str, set[tuple[int, str]]]:
     return {kind: {(f.sample_id, f.platform) for f in result.by_class(kind)} for kind in (FLAKY, FAILING)}
+
+
+@contextmanager
+def serve_simulation(
+    profile: Profile, *, seed: int, token: str, rate_limit: int, window: float, faults: Faults, port: int
+) -> Iterator[str]:
+    """A simulated platform serving a ``profile`` history on 127.0.0.1 for the block; yields its URL."""
+    server = SimulatedPlatform(
+        generate(seed, profile),
+        tokens={token: READ_SCOPES},
+        rate_limit=rate_limit,
+        rate_window=window,
+        faults=faults,
+        port=port,
+    )
+    with server:
+        yield server.base_url

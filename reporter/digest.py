@@ -124,7 +124,7 @@ def build(
     ``past`` holds the stored states of earlier digests (period, JSON), oldest first; those of the
     last ``TREND_DAYS`` days make the trend, this digest's counts its last point.
     """
-    before: dict[str, Any] = json.loads(previous[1]) if previous else {"findings": {}, "counts": {}}
+    before = _state(previous[1]) if previous else {}
     was: Mapping[str, str] = before.get("findings", {})
     flaky, failing, recovered = [], [], []
     for finding in analysis.findings:
@@ -172,16 +172,32 @@ def trend_start(period: str) -> str:
 
 
 def _points(past: Sequence[tuple[str, str]], period: str) -> list[TrendPoint]:
-    """Trend points from stored digests inside the trend's span; states without counts are skipped."""
+    """Trend points from stored digests inside the trend's span; unreadable states are skipped."""
     first = trend_start(period)
     points = []
     for stored, state in sorted(past):
-        if not first <= stored < period:
-            continue
-        counts = json.loads(state).get("counts", {})
-        if isinstance(counts.get("flaky"), int) and isinstance(counts.get("failing"), int):
-            points.append(TrendPoint(_day(stored), counts["flaky"], counts["failing"]))
+        counts = _counts(state)
+        if first <= stored < period and counts is not None:
+            points.append(TrendPoint(_day(stored), *counts))
     return points
+
+
+def _state(text: str) -> dict[str, Any]:
+    """A stored digest state as a dict; an unreadable one reads as empty (nothing was reported)."""
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _counts(state: str) -> tuple[int, int] | None:
+    """The flaky and failing counts a digest stored, if its state has them."""
+    counts = _state(state).get("counts")
+    if not isinstance(counts, dict):
+        return None
+    flaky, failing = counts.get("flaky"), counts.get("failing")
+    return (flaky, failing) if isinstance(flaky, int) and isinstance(failing, int) else None
 
 
 def _day(period: str) -> date:

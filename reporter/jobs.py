@@ -1,26 +1,30 @@
-"""Where the stages meet: poll, digest and delivery as the CLI, the scheduler and the demo run them."""
+"""Where the stages meet: one function per command, over poll, digest and delivery jobs on a store.
+
+The command functions (``poll_once``, ``digest_once``, ``preview_digest``, ``findings``, ``backfill``,
+``triage_once``, ``check_online``, ``status``) take the settings and open the state themselves; the
+CLI calls one each. The jobs below them take an open store and are what the scheduler and the demo run.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import alerts, analysis, digest, grid, ingest, triage
+from reporter import alerts, analysis, digest, grid, ingest, triage_jobs
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.errors import ReporterError
 from reporter.format import Templates, alert_format, digest_format
-from reporter.history import History, RunRecord
+from reporter.history import History
 from reporter.lock import exclusive
-from reporter.store import KnownRun, Store
+from reporter.store import Store
 
 logger = logging.getLogger(__name__)
-KNOWN = "known_findings"  # meta key of the alerts' snapshot of the last full analysis
-RECENT = timedelta(days=2)  # a poll comments on pull-request runs completed this recently
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,18 @@ class DigestResult:
     period: str
     digest: digest.Digest | None
     delivery: DeliveryReport
+
+    @property
+    def summary(self) -> str:
+        return f"period {self.period}, sent {len(self.delivery.sent)}, failed {len(self.delivery.failed)}"
+
+
+def poll_summary(result: ingest.PollResult) -> str:
+    """One line about a polling cycle, for the log, the state and the command line."""
+    return (
+        f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
+        f"{result.requests} requests, {result.seconds:.1f} s"
+    )
 
 
 def open_store(settings: Settings) -> Store:
@@ -44,6 +60,134 @@ def writer(settings: Settings, purpose: str) -> Iterator[Store]:
         yield store
 
 
+# -- commands -----------------------------------------------------------------------------------
+def poll_once(settings: Settings) -> ingest.PollResult:
+    """``reporter poll``: one polling cycle, then the deliveries due."""
+    with writer(settings, "poll") as store:
+        result = poll(settings, store)
+        retry_deliveries(settings, store)
+    return result
+
+
+def digest_once(settings: Settings) -> DigestResult:
+    """``reporter digest``: this period's digest, made and delivered once."""
+    with writer(settings, "digest") as store:
+        return run_digest(settings, store)
+
+
+def preview_digest(settings: Settings, fmt: str) -> str:
+    """``reporter digest --dry-run/--output``: the digest in one format; nothing sent or recorded."""
+    with open_store(settings) as store:  # only reads: no writer lock needed
+        made = build_digest(settings, store)
+    return digest_format(fmt, Templates(settings.templates.directory)).digest(made)
+
+
+def findings(
+    settings: Settings,
+    *,
+    platform: str | None = None,
+    classification: str | None = None,
+    since: datetime | None = None,
+) -> digest.FindingsReport:
+    """``reporter flaky``: the current findings, highest score first, optionally filtered."""
+    now = datetime.now(UTC)
+    with open_store(settings) as store:
+        _, result = analyse(settings, store, now, since)
+    chosen = [
+        f
+        for f in result.findings
+        if (platform is None or f.platform == platform)
+        and (classification is None or f.classification == classification)
+    ]
+    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url)
+
+
+def backfill(
+    settings: Settings, since: datetime | None, days: int | None, progress: ingest.Progress | None = None
+) -> ingest.PollResult:
+    """``reporter backfill``: ingest runs created since a date, or in the last ``days`` (the window)."""
+    start = since or datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
+    with writer(settings, "backfill") as store:
+        return poll(settings, store, since=start, progress=progress)
+
+
+def triage_once(
+    settings: Settings, request: triage_jobs.TriageRequest, *, comment: bool = False
+) -> triage_jobs.TriageOutcome:
+    """``reporter triage``: fetch the runs not stored yet, judge them; with ``comment``, post comments."""
+    fetched = fetch_runs(settings, request.run_ids) if request.run_ids else []
+    with writer(settings, "triage") if comment else open_store(settings) as store:
+        outcome = triage_jobs.run_triage(settings, store, request, comment=comment)
+    return replace(outcome, problems=tuple(dict.fromkeys([*fetched, *outcome.problems])))
+
+
+def check_online(settings: Settings) -> tuple[list[str], list[str]]:
+    """``reporter check-config --online``: reach the API and every channel that can be probed.
+
+    Returns what works and what does not; each check lives beside what it checks.
+    """
+    from reporter.deliver.email import EmailChannel
+    from reporter.deliver.github import GithubChannel
+    from reporter.deliver.slack import SlackChannel
+
+    lines: list[str] = []
+    problems: list[str] = []
+    try:
+        with PlatformClient(settings.platform) as client:
+            found = client.reachability()
+        lines.append(found.describe())
+        problems += found.problems()
+    except ReporterError as exc:
+        problems.append(str(exc))
+    probed = [c for c in channels_from(settings) if isinstance(c, SlackChannel | EmailChannel)]
+    github = settings.channels.github
+    for channel in [*probed, *([GithubChannel(github)] if github else [])]:  # GitHub even if off
+        try:
+            lines.append(channel.check())
+        except ReporterError as exc:
+            problems.append(str(exc))
+    return lines, problems
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``reporter status`` shows."""
+
+    state: str
+    last_poll: str
+    last_digest: str
+    last_error: str
+    runs: dict[str, int]
+    next_poll: datetime | None
+    next_digest: datetime | None
+    outbox: tuple[str, ...]
+
+
+def status(settings: Settings, now: datetime | None = None) -> Status:
+    """``reporter status``: the last and next poll and digest, the last error, what waits."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(settings.schedule.timezone)
+    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    with open_store(settings) as store:
+        waiting = tuple(
+            f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
+            for i in store.outbox.items(("pending", "failed"))
+        )
+        return Status(
+            state=str(settings.state.path),
+            last_poll=store.meta("last_poll") or "never",
+            last_digest=store.meta("last_digest") or "never",
+            last_error=store.meta("last_error") or "none",
+            runs=store.counts(),
+            next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
+            next_digest=trigger.get_next_fire_time(None, now),
+            outbox=waiting,
+        )
+
+
+# -- jobs on an open store ----------------------------------------------------------------------
 def poll(
     settings: Settings,
     store: Store,
@@ -53,7 +197,7 @@ def poll(
     progress: ingest.Progress | None = None,
     stop: ingest.Stop | None = None,
 ) -> ingest.PollResult:
-    """One polling cycle (or a backfill when ``since`` is given)."""
+    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs."""
     owned = client is None
     client = client or PlatformClient(settings.platform)
     try:
@@ -64,11 +208,8 @@ def poll(
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)
     if since is None and result.new_run_ids:
-        triage_new_runs(settings, store, result.new_run_ids)
-    summary = (
-        f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
-        f"{result.requests} requests, {result.seconds:.1f} s"
-    )
+        triage_jobs.triage_new_runs(settings, store, result.new_run_ids)
+    summary = poll_summary(result)
     store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
     logger.info("poll: %s", summary)
     return result
@@ -112,7 +253,7 @@ def run_digest(
     templates: Templates | None = None,
     now: datetime | None = None,
 ) -> DigestResult:
-    """Render this period's digest once, queue it for every channel, deliver what is pending."""
+    """Make this period's digest once, queue its payload for every channel, deliver what is pending."""
     channels = channels if channels is not None else channels_from(settings)
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
@@ -124,51 +265,14 @@ def run_digest(
         templates = templates or Templates(settings.templates.directory)
         payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels if c.format}
         store.outbox.enqueue(period, made.state(), payloads)
-    report = deliver_pending(store, channels)
-    summary = f"period {period}, sent {len(report.sent)}, failed {len(report.failed)}"
-    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
-    logger.info("digest: %s", summary)
-    return DigestResult(period, made, report)
+    result = DigestResult(period, made, deliver_pending(store, channels))
+    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.summary}")
+    logger.info("digest: %s", result.summary)
+    return result
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
     return deliver_pending(store, channels_from(settings))
-
-
-@dataclass(frozen=True)
-class Status:
-    """What ``reporter status`` shows."""
-
-    state: str
-    last_poll: str
-    last_digest: str
-    last_error: str
-    runs: dict[str, int]
-    next_poll: datetime | None
-    next_digest: datetime | None
-    outbox: tuple[str, ...]
-
-
-def status(settings: Settings, store: Store, now: datetime | None = None) -> Status:
-    from apscheduler.triggers.cron import CronTrigger
-
-    now = now or datetime.now(UTC)
-    zone = ZoneInfo(settings.schedule.timezone)
-    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
-    waiting = tuple(
-        f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
-        for i in store.outbox.items(("pending", "failed"))
-    )
-    return Status(
-        state=str(settings.state.path),
-        last_poll=store.meta("last_poll") or "never",
-        last_digest=store.meta("last_digest") or "never",
-        last_error=store.meta("last_error") or "none",
-        runs=store.counts(),
-        next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
-        next_digest=trigger.get_next_fire_time(None, now),
-        outbox=waiting,
-    )
 
 
 def record_error(settings: Settings, job: str, error: BaseException) -> None:
@@ -177,43 +281,13 @@ def record_error(settings: Settings, job: str, error: BaseException) -> None:
         store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")
 
 
-def check_online(settings: Settings) -> tuple[list[str], list[str]]:
-    """Reach the API and every channel that can be probed: (what works, what does not)."""
-    from reporter.deliver.email import EmailChannel
-    from reporter.deliver.github import GithubChannel
-    from reporter.deliver.slack import SlackChannel
-    from reporter.errors import ReporterError
-
-    lines: list[str] = []
-    problems: list[str] = []
-    try:
-        with PlatformClient(settings.platform) as client:
-            found = client.reachability()
-        lines.append(
-            f"platform {found.base_url}: reachable, token accepted, scopes present: "
-            f"{', '.join(found.scopes_present)}; rate-limit headroom {found.remaining}/{found.limit}"
-        )
-        if found.scopes_missing:
-            problems.append(f"platform: the token lacks scope {', '.join(found.scopes_missing)}")
-    except ReporterError as exc:
-        problems.append(str(exc))
-    probed = [c for c in channels_from(settings) if isinstance(c, SlackChannel | EmailChannel)]
-    github = settings.channels.github
-    for channel in [*probed, *([GithubChannel(github)] if github else [])]:  # GitHub even if off
-        try:
-            lines.append(channel.check())
-        except ReporterError as exc:
-            problems.append(str(exc))
-    return lines, problems
-
-
 def send_alerts(
     settings: Settings, store: Store, run_ids: tuple[int, ...], channels: list[Channel] | None = None
 ) -> int:
     """Queue and deliver one alert per new master run with unexplained failures; returns how many.
 
-    New runs are compared with the ``Known`` snapshot of the last full analysis, refreshed when it is
-    older than ``alerts.refresh_minutes``; a sample alerted about joins it, so it alerts once.
+    The rules are in ``reporter.alerts``; this reads the runs and the snapshot, and stores both
+    the alerts and the snapshot with the samples they blamed.
     """
     chosen = [
         c
@@ -222,37 +296,32 @@ def send_alerts(
     ]
     if not chosen:
         return 0
-    known = _known(settings, store)
+    snapshot = _snapshot(settings, store)
+    found, snapshot = alerts.check(store.records(run_ids), snapshot, store.sample_names())
     templates = Templates(settings.templates.directory)
-    names = store.sample_names()
-    count, blamed = 0, list[tuple[int, str]]()
-    for run in store.records(run_ids):
-        alert = alerts.unexplained(run, known, names)
-        if alert is None:
-            continue
-        pairs = [(failure.sample_id, run.platform) for failure in alert.failures]
-        known, blamed = known.with_flagged(pairs), [*blamed, *pairs]
+    count = 0
+    for alert in found:
         payloads = {
             c.name: alert_format(c.alert_format or "text", templates).alert(alert, settings.platform.web_url)
             for c in chosen
         }
-        count += 1 if store.outbox.queue(f"alert-run-{run.run_id}", payloads) else 0
-    if blamed:
-        store.set_meta(KNOWN, known.with_flagged(blamed).to_json())
+        count += 1 if store.outbox.queue(f"alert-run-{alert.run.run_id}", payloads) else 0
+    if found:
+        store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     if count:
         deliver_pending(store, chosen)
     return count
 
 
-def _known(settings: Settings, store: Store) -> alerts.Known:
+def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
+    """The stored snapshot of the last full analysis, taken again when missing or too old."""
     now = datetime.now(UTC)
-    saved = store.meta(KNOWN)
-    known = alerts.Known.from_json(saved) if saved else None
-    if known is None or now - known.at > timedelta(minutes=settings.alerts.refresh_minutes):
+    snapshot = alerts.Snapshot.from_json(store.meta(alerts.SNAPSHOT_KEY))
+    if snapshot is None or snapshot.stale(now, settings.alerts.refresh_minutes):
         _, result = analyse(settings, store, now)
-        known = alerts.Known.of(result, now)
-        store.set_meta(KNOWN, known.to_json())
-    return known
+        snapshot = alerts.Snapshot.of(result, now)
+        store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
+    return snapshot
 
 
 def _after_last_poll(last: str | None, minutes: float) -> datetime | None:
@@ -262,24 +331,6 @@ def _after_last_poll(last: str | None, minutes: float) -> datetime | None:
 
 
 # -- pull-request triage ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TriageRequest:
-    """Which runs to triage: these ids, a pull request's latest run per platform, or every PR run since."""
-
-    run_ids: tuple[int, ...] = ()
-    pr_number: int | None = None
-    since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class TriageOutcome:
-    """The triage, the runs that could not be triaged (and why), and pull-request comments queued."""
-
-    triage: triage.Triage
-    problems: tuple[str, ...]
-    comments: int
-
-
 def fetch_runs(
     settings: Settings, run_ids: tuple[int, ...], client: PlatformClient | None = None
 ) -> list[str]:
@@ -297,109 +348,3 @@ def fetch_runs(
     finally:
         if owned:
             client.close()
-
-
-def run_triage(
-    settings: Settings,
-    store: Store,
-    request: TriageRequest,
-    *,
-    now: datetime | None = None,
-    comment: bool = False,
-) -> TriageOutcome:
-    """Judge the requested runs from the stored history; with ``comment``, queue and post PR comments."""
-    now = now or datetime.now(UTC)
-    window = timedelta(days=settings.analysis.window_days)
-    start = min(now - window, request.since or now, *_completed(store.records(request.run_ids)))
-    history = store.history(start)
-    result = analysis.analyse(history, settings.analysis)
-    chosen, problems = _chosen(store, history, request)
-    judged = triage.triage(history, result, chosen, settings.analysis)
-    report = triage.Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
-    pulls = {run.pr_number for run in chosen if run.pr_number is not None}
-    queued = queue_comments(settings, store, history, result, pulls, now) if comment else 0
-    return TriageOutcome(report, tuple(problems), queued)
-
-
-def triage_new_runs(settings: Settings, store: Store, run_ids: tuple[int, ...]) -> int:
-    """After a poll: judge its new pull-request runs, log the verdicts, queue and post comments."""
-    now = datetime.now(UTC)
-    fresh = [
-        run
-        for run in store.records(run_ids)
-        if run.pr_number is not None and run.evidence and now - (run.completed_at or now) <= RECENT
-    ]
-    if not fresh:
-        return 0
-    history, result = analyse(settings, store, now)
-    keys = {run.key for run in fresh}
-    chosen = [run for run in history.runs if run.key in keys]
-    for judged in triage.triage(history, result, chosen, settings.analysis):
-        where = f"pull request #{judged.pr_number}, {judged.platform}"
-        logger.info("triage: run %d (%s): %s", judged.run_id, where, judged.summary)
-    return queue_comments(settings, store, history, result, {run.pr_number or 0 for run in fresh}, now)
-
-
-def queue_comments(
-    settings: Settings,
-    store: Store,
-    history: History,
-    result: analysis.Analysis,
-    pulls: set[int],
-    now: datetime,
-) -> int:
-    """One comment payload per pull request, covering its latest run per platform, once per run."""
-    from reporter.format.github import GithubFormat
-
-    github = settings.channels.github
-    if github is None or not github.pr_comments or not pulls:
-        return 0
-    repositories = store.repositories(run.run_id for run in history.runs if run.pr_number in pulls)
-    mine = [r for r in history.runs if repositories.get(r.run_id, "").lower() == github.repository.lower()]
-    form = GithubFormat(Templates(settings.templates.directory))
-    queued = 0
-    for pr_number in sorted(pulls):
-        latest = triage.latest_runs(mine, pr_number)
-        if not latest:
-            continue
-        judged = triage.triage(history, result, latest, settings.analysis)
-        report = triage.Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
-        run_id, attempt = max(run.key for run in latest)
-        payload = form.comment(report, pr_number, github.repository)
-        queued += store.outbox.queue(f"pr-{pr_number}-run-{run_id}.{attempt}", {"github": payload})
-    if queued:
-        deliver_pending(store, [c for c in channels_from(settings) if c.name == "github"])
-    return queued
-
-
-def _chosen(store: Store, history: History, request: TriageRequest) -> tuple[list[RunRecord], list[str]]:
-    """The stored runs the request names, and why any of them cannot be triaged."""
-    if request.pr_number is not None:
-        found = triage.latest_runs(list(history.runs), request.pr_number)
-        missing = f"pull request #{request.pr_number}: no finished run of it is stored in the analysis window"
-        return found, [] if found else [missing]
-    latest = {run.run_id: run for run in sorted(history.runs, key=lambda r: r.key)}  # a run's last attempt
-    if request.since is not None:
-        since = request.since
-        return [
-            r for r in latest.values() if r.pr_number is not None and (r.completed_at or since) >= since
-        ], []
-    wanted = set(request.run_ids)
-    chosen = [run for run_id, run in sorted(latest.items()) if run_id in wanted]
-    absent = wanted - {run.run_id for run in chosen}
-    known = store.known(absent)
-    return chosen, [f"run {run_id}: {_why_not(known.get(run_id))}" for run_id in sorted(absent)]
-
-
-def _why_not(known: KnownRun | None) -> str:
-    if known is None:
-        return "not stored: the platform did not give it"
-    return {
-        "pending": f"still {known.status}: it is judged once it finishes",
-        "filtered": "left out by the filters of the configuration (filters.*)",
-        "abandoned": "given up on: it stayed queued too long or left the platform",
-    }.get(known.state, "stored, but outside the analysis window")
-
-
-def _completed(records: list[RunRecord]) -> list[datetime]:
-    return [run.completed_at for run in records if run.completed_at is not None]

@@ -7,6 +7,7 @@ of them into fixtures.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -33,6 +34,12 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
 OTHERS = frozenset(range(1, 21))  # twenty healthy samples in every run
 EVIL = "<!channel> & <https://evil.example|click> <script>alert(1)</script>"
+ROOT = Path(__file__).resolve().parent.parent  # the source checkout
+
+
+def uncommented(text: str) -> str:
+    """The example with its commented-out channels switched on, as its comment tells a user to."""
+    return re.sub(r"(?m)^  # ( *[a-z_]+:.*)$", r"  \1", text)
 
 
 def make_settings(tmp_path: Path, base_url: str, **sections: Any) -> Settings:
@@ -115,7 +122,6 @@ class FakeSlack:
     """A loopback Slack Web API and webhook endpoint that records requests and can answer errors."""
 
     def __init__(self) -> None:
-
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.posted: list[dict[str, Any]] = []
         self.script: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}

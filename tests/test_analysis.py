@@ -7,7 +7,7 @@ from dataclasses import replace
 from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, analyse, wilson_lower
 from reporter.config import AnalysisSettings
 from reporter.history import History
-from tests.fakes import T0, history, run
+from tests.fakes import history, run
 
 SETTINGS = AnalysisSettings()
 
@@ -101,22 +101,6 @@ def test_score_grows_with_evidence_not_with_a_lucky_ratio() -> None:
     few = analyse(history("x.x." + "." * 2), SETTINGS).findings[0]
     many = analyse(history(("x" + "." * 7) * 12 + "...."), SETTINGS).findings[0]
     assert many.score > few.score
-
-
-def test_alert_names_only_failures_known_flakiness_does_not_explain() -> None:
-    from reporter.alerts import Known, unexplained
-
-    h = history("..x....x.....x..x....")
-    known = Known.of(analyse(h, SETTINGS), T0)
-    assert (99, "linux") in known.flagged
-    names = {99: "flaky.ts", 7: "new-break.ts"}
-    alert = unexplained(run(50, "a" * 40, {99, 7}, tested={99}), known, names)
-    assert alert is not None and [f.sample_name for f in alert.failures] == ["new-break.ts"]
-    assert unexplained(run(51, "b" * 40, {99}, tested={99}), known, names) is None
-    assert unexplained(run(52, "c" * 40, {7}, pr=3), known, names) is None  # a pull request's own
-    broken = run(53, "d" * 40, set(range(1, 19)) | {7}, tested={99})
-    assert unexplained(broken, known, names) is None  # the infrastructure broke
-    assert Known.from_json(known.to_json()) == known
 
 
 def test_flip_points_and_decayed_rate() -> None:

@@ -75,6 +75,9 @@ def test_the_trend_is_what_earlier_digests_stored_then_this_one() -> None:
         ("2026-10-21", counts.format(9, 9)),  # 30 days before: outside the trend
         ("2026-10-22", counts.format(4, 1)),
         ("2026-11-01", "{}"),  # stored without counts: skipped
+        ("2026-11-02", "not json"),  # unreadable: skipped
+        ("2026-11-03", '{"counts": {"flaky": "3", "failing": 1}}'),
+        ("2026-11-04", '["counts"]'),
         ("2026-11-19", counts.format(2, 0)),
         ("2026-11-20", counts.format(7, 7)),  # the same period: replaced by this digest
     ]
@@ -85,7 +88,7 @@ def test_the_trend_is_what_earlier_digests_stored_then_this_one() -> None:
         generated_at=NOW,
         window_days=30,
         web_url="https://sp.example/",
-        previous=past[3],
+        previous=past[6],
         past=past,
     )
     assert made.trend_points == (
@@ -122,3 +125,16 @@ def test_a_digest_analyses_once_whatever_the_trend(
     assert len(calls) == 1
     assert len(made.trend_points) == 21
     assert made.trend_points[-1].flaky == len(made.new_flaky) + len(made.still_flaky)
+
+
+def test_an_unreadable_previous_state_reads_as_nothing_reported() -> None:
+    result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
+    made = build(
+        result,
+        period="2026-11-20",
+        generated_at=NOW,
+        window_days=30,
+        web_url="https://sp.example/",
+        previous=("2026-11-19", "not json"),
+    )
+    assert [e.finding.sample_id for e in made.new_flaky] == [99] and made.trend["flaky"] == (None, 1)

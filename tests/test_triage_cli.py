@@ -172,7 +172,7 @@ def test_a_poll_triages_fresh_pull_request_runs_and_comments_once(
     commented = {c["issue"] for c in github.state.comments.values()}
     assert commented == expected
     assert all(len(github.comments_on(pr)) == 1 for pr in expected)
-    assert "reporter.jobs: triage: run " in err and "commented on pull request" in err
+    assert "reporter.triage_jobs: triage: run " in err and "commented on pull request" in err
     assert "ghp-test-token" not in err
     writes = len(github.writes())
     assert run(capsys, "--config", str(config), "poll")[0] == 0

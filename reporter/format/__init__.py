@@ -3,20 +3,21 @@
 A payload is the string the outbox stores and a channel sends as it is (a page of text, Markdown or
 HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templates.
 
-    module       format      turns                     into
-    text         text        a digest, an alert        plain text               (digest.txt.j2, alert.txt.j2)
-    markdown     markdown    a digest, an alert        Slack mrkdwn             (digest.md.j2, alert.md.j2)
-    html         html        a digest                  a standalone page        (digest.html.j2)
-    slack        slack       a digest, an alert        Block Kit message + thread (slack.*.j2)
-    email        email       a digest, an alert        subject, text and HTML   (text and html formats)
-    json         json        findings, a triage        docs/json-schema.md
-    table        table       findings                  a terminal table
-    text         text        a triage                  plain text               (triage.txt.j2)
-    github       markdown    a triage, a PR comment,   GitHub Markdown; the     (triage.github.md.j2,
-                             a digest's issue plan     comment and plan as JSON  issue*.github.md.j2)
+    format     turns                   into                              templates
+    text       a digest, an alert      plain text                        digest.txt.j2, alert.txt.j2
+    markdown   a digest, an alert      Slack mrkdwn                      digest.md.j2, alert.md.j2
+    html       a digest                a standalone page                 digest.html.j2
+    slack      a digest, an alert      a Block Kit message and thread    slack.text.j2, slack.blocks.j2
+    email      a digest, an alert      subject, text and HTML            (the text and html formats)
+    json       findings, a triage      docs/json-schema.md               -
+    table      findings                a terminal table                  -
+    github     a triage, a PR comment, GitHub Markdown (the comment and   triage.github.md.j2,
+               a digest's issue plan   the issue plan as JSON payloads)  issue*.github.md.j2
+    (text also turns a triage into plain text with triage.txt.j2)
 
-A new format is one module with a class implementing the protocol(s) below for what it turns, usually
-one template in ``templates/``, and one line in a registry here.
+A new format is one module with a class implementing the protocol below for what it turns (a new
+kind of report, such as a pull request's triage, adds its protocol and registry here), usually one
+template in ``templates/``, and one line in a registry.
 """
 
 from __future__ import annotations

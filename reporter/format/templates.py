@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
@@ -41,6 +42,11 @@ def _squares(history: str) -> str:
     return history.replace("x", "🟥").replace(".", "🟩")
 
 
+class HasRunId(Protocol):
+    @property
+    def run_id(self) -> int: ...
+
+
 class Links:
     """Addresses of platform pages, for templates."""
 
@@ -52,6 +58,10 @@ class Links:
 
     def run(self, run_id: int) -> str:
         return f"{self.web_url}/test/{run_id}"
+
+    def runs(self, columns: Iterable[HasRunId]) -> list[str]:
+        """The run page of each grid column, in order (a grid has thousands of cells, few columns)."""
+        return [self.run(column.run_id) for column in columns]
 
 
 class Templates:

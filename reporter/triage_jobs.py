@@ -92,7 +92,11 @@ def queue_comments(
     pulls: set[int],
     now: datetime,
 ) -> int:
-    """One comment payload per pull request, covering its latest run per platform, once per run."""
+    """One comment payload per pull request, covering its latest run per platform, once per run attempt.
+
+    The outbox subject names the run attempts covered (``pr-7-runs-31.1-30.2``): a new run or a
+    restart makes a new payload, the same runs never a second one.
+    """
     github = settings.channels.github
     if github is None or not github.pr_comments or not pulls:
         return 0
@@ -106,9 +110,9 @@ def queue_comments(
             continue
         judged = triage.triage(history, result, latest, settings.analysis)
         report = triage.Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
-        run_id, attempt = max(run.key for run in latest)
+        covered = "-".join(f"{r}.{a}" for r, a in sorted((run.key for run in latest), reverse=True))
         payload = form.comment(report, pr_number, github.repository)
-        queued += store.outbox.queue(f"pr-{pr_number}-run-{run_id}.{attempt}", {"github": payload})
+        queued += store.outbox.queue(f"pr-{pr_number}-runs-{covered}", {"github": payload})
     if queued:
         deliver_pending(store, [c for c in channels_from(settings) if c.name == "github"])
     return queued

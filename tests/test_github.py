@@ -77,7 +77,7 @@ def test_one_comment_created_then_edited_in_place(github: FakeGithub, tmp_path: 
     target.send(comment_payload(both), "github:pr-7-run-31.1")
     (edited,) = github.comments_on(7)
     assert edited["id"] == made["id"]
-    assert edited["body"].startswith("<!-- reporter:pr-triage pr=7 version=31.1 -->\n")
+    assert edited["body"].startswith("<!-- reporter:pr-triage pr=7 version=31.1,30.1 -->\n")
     assert "[Run 31](https://sp.example/test/31)" in edited["body"]
     writes = len(github.writes())
     target.send(comment_payload(first), "github:pr-7-run-30.1")  # a late retry of the older one
@@ -358,3 +358,17 @@ def test_server_errors_and_dropped_connections_are_retried_then_left_to_the_outb
     with pytest.raises(DeliveryError, match="still refused after 4 attempts") as caught:
         api.get("/user")
     assert caught.value.retryable
+
+
+def test_a_restarted_run_updates_the_comment_and_its_late_older_payload_does_not(
+    github: FakeGithub, tmp_path: Path
+) -> None:
+    target = channel(github, tmp_path)
+    before = judged((30, "linux", {SAMPLE}), (31, "windows", {SAMPLE}))
+    restarted = replace(before, runs=(replace(before.runs[0], attempt=2, verdicts=()), before.runs[1]))
+    target.send(comment_payload(before), "github:pr-7-run-31.1")
+    target.send(comment_payload(restarted), "github:pr-7-run-31.1-30.2")
+    (comment,) = github.comments_on(7)
+    assert comment["body"].startswith("<!-- reporter:pr-triage pr=7 version=31.1,30.2 -->")
+    target.send(comment_payload(before), "github:pr-7-run-31.1")  # retried late
+    assert github.comments_on(7)[0]["body"] == comment["body"]

@@ -110,7 +110,7 @@ def test_comment_posts_once_per_pull_request_and_run(
     assert code == 0, err
     assert "1 pull-request comments queued" in err
     (comment,) = github.comments_on(1)
-    assert comment["body"].startswith("<!-- reporter:pr-triage pr=1 version=30.1 -->")
+    assert comment["body"].startswith("<!-- reporter:pr-triage pr=1 version=30.1,29.1 -->")
     assert "[Run 29](https://sp.example/test/29)" in comment["body"]
     for again in (["--pr", "1"], ["27"]):  # the same latest runs: already sent
         code, _, err = run(capsys, "--config", str(config), "triage", *again, "--comment")

@@ -89,7 +89,7 @@ def test_a_hostile_sample_name_stays_inert_in_the_comment(name: str) -> None:
     names = {SAMPLE: name, 5: "flaky.ts"}
     payload = json.loads(GithubFormat(Templates()).comment(made(names), 7, "CCExtractor/ccextractor"))
     body = payload["body"]
-    assert body.splitlines()[0] == "<!-- reporter:pr-triage pr=7 version=41.1 -->"
+    assert body.splitlines()[0] == "<!-- reporter:pr-triage pr=7 version=41.1,40.1 -->"
     assert "999999" not in body.splitlines()[0]
     assert_inert(body)
     rows = [line for line in body.splitlines() if line.startswith("| [")]
@@ -127,7 +127,7 @@ def test_a_huge_triage_fits_a_comment_and_says_how_many_are_left_out() -> None:
 
 def test_a_payload_for_green_runs_only_updates_an_existing_comment() -> None:
     payload = json.loads(GithubFormat(Templates()).comment(made({}), 7, "o/r"))
-    assert payload["create"] is False and payload["version"] == [41, 1]
+    assert payload["create"] is False and payload["version"] == [[41, 1], [40, 1]]
     assert "every sample passed" in payload["body"]
 
 

@@ -1,7 +1,7 @@
 """Deliver stored GitHub payloads: a pull request's triage comment, and the digest's issue plan.
 
 The comment (``reporter.format.github``) starts with a hidden marker naming the pull request and the
-newest run attempt it covers. Before writing, the pull request's comments are read: a comment of
+run attempts it covers. Before writing, the pull request's comments are read: a comment of
 ours with the marker is edited in place, one already covering this run or a newer one is left
 alone, and none is created only for a red run. So a kill between GitHub accepting a comment and the
 outbox recording it never writes twice, and a late retry never replaces newer verdicts.
@@ -27,7 +27,8 @@ from reporter.deliver.github_api import GithubApi
 from reporter.errors import DeliveryError
 
 logger = logging.getLogger(__name__)
-COMMENT = re.compile(r"<!-- reporter:pr-triage pr=(\d+) version=(\d+)\.(\d+) -->")
+COMMENT = re.compile(r"<!-- reporter:pr-triage pr=(\d+) version=(\d+\.\d+(?:,\d+\.\d+)*) -->")
+Version = list[tuple[int, int]]  # the run attempts a comment covers, newest first
 ISSUE = re.compile(r"<!-- reporter:issue key=([a-z0-9_-]+) fingerprint=([0-9a-f]+) -->")
 NOTE = "<!-- reporter:note key={key} action={action} period={period} -->"
 STALE = "Closing: this sample is no longer flaky on this platform in the reporter's window."
@@ -83,7 +84,8 @@ class GithubChannel:
             shown = data.get("repository")
             logger.warning("github: %s is for %s, not %s; skipping it", key, shown, self.repo)
             return
-        pr, version, body = int(data["pr_number"]), tuple(data["version"]), str(data["body"])
+        pr, body = int(data["pr_number"]), str(data["body"])
+        version = [(int(run_id), int(attempt)) for run_id, attempt in data["version"]]
         found = self._find_comment(pr)
         if found is None:
             if data.get("create", True):
@@ -92,20 +94,21 @@ class GithubChannel:
             return
         comment_id, shown = found
         if shown >= version:
-            logger.info("github: pull request #%d already shows run %d.%d; leaving it", pr, *shown)
+            logger.info("github: pull request #%d already shows these runs or newer; leaving it", pr)
             return
         self.api.patch(f"{self.repo}/issues/comments/{comment_id}", {"body": body})
         logger.info("github: updated the comment on pull request #%d (%s)", pr, key)
 
-    def _find_comment(self, pr: int) -> tuple[int, tuple[int, int]] | None:
-        """Our comment on the pull request and the run attempt it shows, if there is one."""
+    def _find_comment(self, pr: int) -> tuple[int, Version] | None:
+        """Our comment on the pull request and the run attempts it shows, if there is one."""
         login = self.login()
         for comment in self.api.pages(f"{self.repo}/issues/{pr}/comments", {}):
             first = str(comment.get("body") or "").split("\n", 1)[0].strip()
             marker = COMMENT.fullmatch(first)
             author = (comment.get("user") or {}).get("login")
             if marker and int(marker.group(1)) == pr and (login is None or author == login):
-                return int(comment["id"]), (int(marker.group(2)), int(marker.group(3)))
+                shown = [tuple(map(int, part.split("."))) for part in marker.group(2).split(",")]
+                return int(comment["id"]), [(run_id, attempt) for run_id, attempt in shown]
         return None
 
     def login(self) -> str | None:

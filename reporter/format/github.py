@@ -22,7 +22,7 @@ from reporter.triage import Triage, Verdict
 NAME_LIMIT = 120
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
 ROWS = 40  # table rows of a comment before the rest is summed up
-COMMENT_MARKER = "<!-- reporter:pr-triage pr={pr} version={run_id}.{attempt} -->"
+COMMENT_MARKER = "<!-- reporter:pr-triage pr={pr} version={version} -->"
 ISSUE_MARKER = "<!-- reporter:issue key={key} fingerprint={fingerprint} -->"
 LABELS = {
     Verdict.NEW_FAILURE: "🆕 **new**",
@@ -88,19 +88,20 @@ class GithubFormat:
     def comment(self, triage: Triage, pr_number: int, repository: str) -> str:
         """The payload of one pull request's comment: its body and what it covers.
 
-        ``version`` is the newest run attempt it covers: a comment already showing a newer one is
-        left alone. ``create`` is false when every sample passed: such a payload only updates a
-        comment made for an earlier red run.
+        ``version`` lists the run attempts it covers, newest first (``350.1,346.2``); versions compare
+        as lists, so a newer run or a later attempt of a covered run is newer, and a comment already
+        showing a newer version is left alone. ``create`` is false when every sample passed: such
+        a payload only updates a comment made for an earlier red run.
         """
-        newest = max(run.key for run in triage.runs)
-        marker = COMMENT_MARKER.format(pr=pr_number, run_id=newest[0], attempt=newest[1])
+        version = sorted((run.key for run in triage.runs), reverse=True)
+        shown = ",".join(f"{run_id}.{attempt}" for run_id, attempt in version)
         payload = {
             "kind": "pr_comment",
             "repository": repository,
             "pr_number": pr_number,
-            "version": list(newest),
+            "version": [list(key) for key in version],
             "create": any(run.verdicts for run in triage.runs),
-            "body": self._body(triage, pr_number, marker),
+            "body": self._body(triage, pr_number, COMMENT_MARKER.format(pr=pr_number, version=shown)),
         }
         return json.dumps(payload, ensure_ascii=False)
 

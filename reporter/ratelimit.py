@@ -301,7 +301,7 @@ class RateLimiter:
         if any(value is None for value in raw.values()):
             return None
         limit, remaining, reset = (_finite(value) for value in raw.values())
-        if limit is None or not 1 <= limit <= 1_000_000 or remaining is None or remaining < 0:
+        if limit is None or not 1 <= limit <= 2**53 or remaining is None or remaining < 0:
             self._warn_once(
                 "limit",
                 f"ignoring rate-limit headers Limit={raw['limit']!r:.40} "

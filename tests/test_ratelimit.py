@@ -9,13 +9,18 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from reporter.client import PlatformClient
 from reporter.errors import RateLimited
 from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
+from reporter.simulator.server import READ_SCOPES
+from tests.conftest import TOKEN, make_settings
 
 
 class Net:
@@ -265,3 +270,15 @@ def test_retry_after_as_seconds_or_date() -> None:
     assert retry_after_seconds("-4", 1000.0) == 0.0
     assert retry_after_seconds("soon", 1000.0) is None
     assert math.isfinite(retry_after_seconds("1e300", 1000.0) or 0.0)
+
+
+def test_the_client_over_http_against_the_live_limiter_is_never_refused(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=10, rate_window=1.0) as server:
+        settings = make_settings(tmp_path, server.base_url, platform={"concurrency": 8})
+        with PlatformClient(settings.platform) as client, ThreadPoolExecutor(8) as pool:
+            runs = list(pool.map(lambda _: client.run(1).run_id, range(45)))
+    assert runs == [1] * 45
+    assert server.stats.rate_limited == 0 and client.rate_limited == 0
+    assert [count for _, count in sorted(server.stats.by_window.items())][:4] == [10, 10, 10, 10]

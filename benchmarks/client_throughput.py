@@ -28,13 +28,14 @@ from reporter.store import Store
 LIMIT = 120
 
 
-def ceiling(runs: int, window: float, max_windows: int | None = None) -> None:
+def ceiling(runs: int, window: float, max_windows: int | None = None, workers: int = 1) -> None:
     """Backfill ``runs`` finished runs against the live server's limiter at 120 requests per ``window`` s.
 
-    With ``max_windows`` the backfill is stopped once that many windows have opened (long windows).
+    With ``max_windows`` the backfill is stopped once that many windows have opened (long windows);
+    with ``workers`` every request lands on one of that many server workers, each with its own window.
     """
     scenario = scenario_with_runs(runs)
-    with platform(scenario, rate_limit=LIMIT, rate_window=window) as server:
+    with platform(scenario, rate_limit=LIMIT, rate_window=window, rate_workers=workers) as server:
         stop = None if max_windows is None else (lambda: len(server.stats.by_window) >= max_windows)
         with settings_for(server) as settings, jobs.open_store(settings) as store:
             began = time.perf_counter()
@@ -49,13 +50,14 @@ def ceiling(runs: int, window: float, max_windows: int | None = None) -> None:
     spans = [b[0] - a[0] for a, b in itertools.pairwise(windows)][1:]
     timed = [min(n, LIMIT) / (LIMIT * span / window) for (_, n), span in zip(full, spans, strict=True)]
     requests, refused = server.stats.requests, server.stats.rate_limited
-    print(f"== rate-limit ceiling (live-server limiter, {LIMIT} requests / {window:.0f} s) ==")
+    each = f", {workers} workers each with its own window" if workers > 1 else ""
+    print(f"== rate-limit ceiling (live-server limiter, {LIMIT} requests / {window:.0f} s{each}) ==")
     print(f"runs ingested      {result.ingested}")
     print(f"requests           {requests} ({requests / max(finished, 1):.2f} per finished run)")
     print(f"429 answers        {refused}  ({1000 * refused / requests:.2f} per 1,000; target <= 1)")
     print(f"wall time          {wall:.1f} s")
-    print(f"achieved rate      {requests / wall:.2f} req/s against {LIMIT / window:.0f} allowed")
-    if full:
+    print(f"achieved rate      {requests / wall:.2f} req/s against {LIMIT * workers / window:.0f} allowed")
+    if full and workers == 1:
         print(
             f"full windows       {len(full)}: requests {min(counted):.1%} of the limit in the worst, "
             f"{sum(counted) / len(full):.1%} on average"
@@ -160,6 +162,7 @@ def main() -> None:
         ceiling(args.runs, window=6.0)
         if args.long_windows > 0:
             ceiling(args.runs, window=60.0, max_windows=args.long_windows)
+        ceiling(min(args.runs, 200), window=6.0, workers=3)
     concurrency(min(args.runs, 300))
     faults(min(args.runs, 300))
 

@@ -38,6 +38,22 @@ class TrendPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Freshness:
+    """How fresh a report's data is, and whether the reporter can see the platform at all.
+
+    ``blind`` is true when no poll has succeeded within ``max_age`` (or none ever did): then no
+    report may say "all clear", and every format says since when it is blind and why.
+    """
+
+    newest_run_at: datetime | None  # completion time of the newest run ingested
+    last_poll_ok_at: datetime | None  # when the last successful poll ended
+    max_age: timedelta  # the longest time without a successful poll before the reporter is blind
+    blind: bool
+    blind_since: datetime | None = None  # the end of the last successful poll, or the first failure
+    last_error: str | None = None  # the last poll's error, secrets never included
+
+
+@dataclass(frozen=True, slots=True)
 class FindingsReport:
     """The current findings as ``reporter flaky`` reports them, with what they were computed over."""
 
@@ -76,6 +92,7 @@ class Digest:
     grids: tuple[Grid, ...] = ()
     trend_points: tuple[TrendPoint, ...] = ()
     omitted: int = 0
+    freshness: Freshness | None = None
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -90,8 +107,13 @@ class Digest:
         )
 
     @property
+    def blind(self) -> bool:
+        """The reporter cannot vouch for this period: no recent successful poll, or no run analysed."""
+        return self.runs_analysed == 0 or (self.freshness is not None and self.freshness.blind)
+
+    @property
     def all_clear(self) -> bool:
-        return not (self.new_flaky or self.still_flaky or self.failing)
+        return not (self.blind or self.new_flaky or self.still_flaky or self.failing)
 
     @property
     def excluded_total(self) -> int:

@@ -222,14 +222,14 @@ class GithubChannel(_Section):
     @classmethod
     def _owner_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", value):
-            raise ValueError(f"must be owner/name, such as CCExtractor/ccextractor, got {value!r}")
+            raise ValueError("must be owner/name, such as CCExtractor/ccextractor")
         return value
 
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
         if not re.fullmatch(r"https?://[^/\s]+\S*", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
+            raise ValueError("must be an http:// or https:// URL without spaces")
         return value.rstrip("/")
 
     @field_validator("labels")

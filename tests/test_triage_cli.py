@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from reporter.errors import ConfigError
 from reporter.simulator import SimulatedPlatform, generate
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
@@ -262,3 +263,22 @@ def test_the_digest_opens_issues_for_flaky_samples_up_to_the_daily_cap(
     assert all(i["body"].startswith("<!-- reporter:issue key=flaky-") for i in issues)
     assert run(capsys, "--config", str(config), "digest")[0] == 0  # once per period
     assert len(github.our_issues()) == 2
+
+
+def test_a_github_token_sent_in_clear_text_is_warned_about(tmp_path: Path) -> None:
+    from reporter.config import load_config
+
+    path = tmp_path / "reporter.yaml"
+    path.write_text(
+        "channels:\n  github:\n    token: ${GITHUB_TOKEN}\n    repository: CCExtractor/ccextractor\n"
+        "    api_url: http://github.internal.example\n    pr_comments: true\n"
+    )
+    loaded = load_config(path, {"SAMPLE_PLATFORM_TOKEN": "x", "GITHUB_TOKEN": "ghp-1"})
+    assert any("channels.github.api_url" in w and "unencrypted" in w for w in loaded.warnings)
+    path.write_text("channels:\n  github:\n    repository: not a repo\n    issues: true\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {"SAMPLE_PLATFORM_TOKEN": "x"})
+    assert "channels.github.repository: must be owner/name" in str(caught.value)
+    path.write_text("channels:\n  github:\n    repository: a/b\n    issues: true\n")
+    with pytest.raises(ConfigError, match=r"channels.github: .*token is empty; export GITHUB_TOKEN"):
+        load_config(path, {"SAMPLE_PLATFORM_TOKEN": "x"})

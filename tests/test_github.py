@@ -372,3 +372,37 @@ def test_a_restarted_run_updates_the_comment_and_its_late_older_payload_does_not
     assert comment["body"].startswith("<!-- reporter:pr-triage pr=7 version=31.1,30.2 -->")
     target.send(comment_payload(before), "github:pr-7-run-31.1")  # retried late
     assert github.comments_on(7)[0]["body"] == comment["body"]
+
+
+def cluster_plan(members: list[int], period: str, complete: bool = True) -> str:
+    key = f"cluster-linux-{min(members)}"
+    fingerprint = f"{sum(1 << m for m in members):012x}"
+    marker = (
+        f"<!-- reporter:issue key={key} fingerprint={fingerprint} members={','.join(map(str, members))} -->"
+    )
+    subject = {
+        "key": key,
+        "action": "open",
+        "score": 9.0,
+        "title": f"{len(members)} samples fail together on linux",
+        "body": f"{marker}\nmembers {members}",
+        "fingerprint": fingerprint,
+        "members": members,
+        "comment": "again",
+    }
+    return json.dumps({"kind": "issues", "period": period, "complete": complete, "subjects": [subject]})
+
+
+def test_a_cluster_keeps_its_issue_while_its_members_change(github: FakeGithub, tmp_path: Path) -> None:
+    target = channel(github, tmp_path, pr_comments=False, issues=True)
+    target.send(cluster_plan([3, 4, 5], "2026-11-20"), "a")
+    target.send(cluster_plan([3, 4, 6], "2026-11-21"), "b")
+    target.send(cluster_plan([4, 6, 7], "2026-11-22"), "c")  # now keyed by sample 4: found by overlap
+    (issue,) = github.our_issues()
+    assert issue["body"].startswith("<!-- reporter:issue key=cluster-linux-4 ") and issue["state"] == "open"
+    target.send(cluster_plan([20, 21], "2026-11-23"), "d")  # another cluster: the old one is gone
+    states = sorted((i["title"], i["state"]) for i in github.our_issues())
+    assert states == [
+        ("2 samples fail together on linux", "open"),
+        ("3 samples fail together on linux", "closed"),
+    ]

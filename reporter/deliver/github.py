@@ -29,9 +29,11 @@ from reporter.errors import DeliveryError
 logger = logging.getLogger(__name__)
 COMMENT = re.compile(r"<!-- reporter:pr-triage pr=(\d+) version=(\d+\.\d+(?:,\d+\.\d+)*) -->")
 Version = list[tuple[int, int]]  # the run attempts a comment covers, newest first
-ISSUE = re.compile(r"<!-- reporter:issue key=([a-z0-9_-]+) fingerprint=([0-9a-f]+) -->")
+ISSUE = re.compile(
+    r"<!-- reporter:issue key=([a-z0-9_-]+) fingerprint=([0-9a-f]+)(?: members=([0-9,]+))? -->"
+)
 NOTE = "<!-- reporter:note key={key} action={action} period={period} -->"
-STALE = "Closing: this sample is no longer flaky on this platform in the reporter's window."
+STALE = "Closing: the reporter no longer finds this among the flaky samples of its window."
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Issue:
     state: str
     fingerprint: str
     created_at: datetime | None
+    members: frozenset[int] = frozenset()  # a co-failing cluster's samples
 
 
 class GithubChannel:
@@ -129,9 +132,9 @@ class GithubChannel:
         opened = sum(1 for issue in existing.values() if issue.created_at and issue.created_at > today)
         period = str(plan.get("period", ""))
         subjects = sorted(plan.get("subjects", []), key=lambda s: -float(s.get("score", 0)))
-        deferred = 0
+        deferred, planned = 0, {s["key"] for s in subjects}
         for subject in subjects:
-            issue = existing.get(subject["key"])
+            issue = existing.get(subject["key"]) or _same_cluster(existing, subject, planned)
             if subject["action"] == "open" and issue is None:
                 if opened >= self.settings.issues_per_day:
                     deferred += 1
@@ -141,7 +144,6 @@ class GithubChannel:
             elif issue is not None:
                 self._follow(issue, subject, period)
         if plan.get("complete"):
-            planned = {s["key"] for s in subjects}
             for key, issue in existing.items():
                 if issue.state == "open" and key not in planned:
                     self._note(issue.number, key, "close", period, STALE)
@@ -189,8 +191,10 @@ class GithubChannel:
             marker = ISSUE.fullmatch(str(item.get("body") or "").split("\n", 1)[0].strip())
             if marker is None or marker.group(1) in found:
                 continue
+            members = frozenset(int(m) for m in (marker.group(3) or "").split(",") if m)
+            number, state = int(item["number"]), str(item.get("state"))
             found[marker.group(1)] = Issue(
-                int(item["number"]), str(item.get("state")), marker.group(2), _when(item.get("created_at"))
+                number, state, marker.group(2), _when(item.get("created_at")), members
             )
         return found
 
@@ -234,6 +238,27 @@ class GithubChannel:
         """A classic token's scopes (None for fine-grained and app tokens, which send no list)."""
         header = self.api.request("GET", "/rate_limit").headers.get("x-oauth-scopes")
         return None if header is None else {part.strip() for part in header.split(",") if part.strip()}
+
+
+def _same_cluster(existing: dict[str, Issue], subject: dict[str, Any], planned: set[str]) -> Issue | None:
+    """A cluster's issue under another key: on the same platform, sharing at least half its samples.
+
+    Its members change as samples join or leave; the issue found is taken over (its key is planned).
+    """
+    members = frozenset(subject.get("members") or ())
+    if not members:
+        return None
+    platform = subject["key"].rsplit("-", 1)[0]
+    for key, issue in existing.items():
+        overlap = len(members & issue.members)
+        if (
+            key.startswith(platform + "-")
+            and overlap
+            and overlap * 2 >= min(len(members), len(issue.members))
+        ):
+            planned.add(key)
+            return issue
+    return None
 
 
 def _when(text: object) -> datetime | None:

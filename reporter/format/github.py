@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter, defaultdict
 from typing import Any
 
 from reporter.digest import Digest, Entry
@@ -106,10 +107,16 @@ class GithubFormat:
         return json.dumps(payload, ensure_ascii=False)
 
     def digest(self, digest: Digest) -> str:
-        """The issue plan: flaky samples to open or update, failing ones to update, recovered to close."""
+        """The issue plan: flaky samples and co-failing clusters to open or update, failing ones to
+        update, recovered ones to close. A sample in a cluster gets no issue of its own (one cause,
+        one issue); one it already has is kept up to date."""
         links = Links(digest.web_url)
+        flaky = [*digest.new_flaky, *digest.still_flaky]
+        clusters = _clusters(flaky)
+        clustered = {id(entry) for members in clusters for entry in members}
         subjects = [
-            *(self._subject(e, "open", links, digest) for e in (*digest.new_flaky, *digest.still_flaky)),
+            *(self._subject(e, "keep" if id(e) in clustered else "open", links, digest) for e in flaky),
+            *(self._cluster(members, links, digest) for members in clusters),
             *(self._subject(e, "keep", links, digest) for e in digest.failing),
             *(self._subject(e, "close", links, digest) for e in digest.recovered),
         ]
@@ -153,6 +160,45 @@ class GithubFormat:
             "fingerprint": fingerprint,
             "comment": self.templates.render(COMMENTS[action], **context) if action in COMMENTS else "",
         }
+
+    def _cluster(self, members: list[Entry], links: Links, digest: Digest) -> dict[str, Any]:
+        """One issue for samples that fail together on one platform; ``members`` name its samples."""
+        platform = members[0].finding.platform
+        ids = sorted(e.finding.sample_id for e in members)
+        key = f"cluster-{_slug(platform)}-{ids[0]}"
+        counts = Counter(run_id for e in members for run_id in set(e.finding.failing_runs))
+        together = sorted(run_id for run_id, n in counts.items() if n >= 2)
+        fingerprint = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:12]
+        context = {
+            "members": members,
+            "platform": platform,
+            "together": together,
+            "links": links,
+            "d": digest,
+        }
+        body = self.templates.render("issue-cluster.github.md.j2", **context)
+        marker = ISSUE_MARKER.format(key=key, fingerprint=fingerprint)
+        names = ", ".join(e.finding.sample_name for e in members[:3]) + (", …" if len(members) > 3 else "")
+        return {
+            "key": key,
+            "action": "open",
+            "score": round(sum(e.finding.score for e in members), 2),
+            "title": title(f"{len(members)} samples fail together on {platform}: {names}"),
+            "body": marker.replace(" -->", f" members={','.join(map(str, ids))} -->") + "\n" + body,
+            "fingerprint": fingerprint,
+            "members": ids,
+            "comment": self.templates.render("issue-cluster-reopened.github.md.j2", **context),
+        }
+
+
+def _clusters(flaky: list[Entry]) -> list[list[Entry]]:
+    """Flaky entries grouped by the co-failing cluster the analysis put them in (two or more)."""
+    groups: dict[tuple[str, int], list[Entry]] = defaultdict(list)
+    for entry in flaky:
+        cluster = getattr(entry.finding, "cluster", None)
+        if cluster is not None:
+            groups[(entry.finding.platform, cluster)].append(entry)
+    return [members for _, members in sorted(groups.items()) if len(members) >= 2]
 
 
 def _slug(text: str) -> str:

@@ -243,7 +243,7 @@ def test_the_issue_cycle_open_update_close_reopen(github: FakeGithub, tmp_path: 
     worse = digest_of("..x...x....x..x...x..xx.x.x..x.x", flaky, "2026-11-22")
     target.send(plan(worse), "github:2026-11-22")
     assert github.our_issues()[0]["body"] != issue["body"] and len(github.our_issues()) == 1
-    fixed = digest_of("..x...x....x..x...x.." + "." * 80, worse, "2026-11-23")
+    fixed = digest_of("." * 40, worse, "2026-11-23")  # no failure left in the window
     assert fixed.recovered
     target.send(plan(fixed), "github:2026-11-23")
     target.send(plan(fixed), "github:2026-11-23")  # retried: still one closing comment
@@ -251,7 +251,7 @@ def test_the_issue_cycle_open_update_close_reopen(github: FakeGithub, tmp_path: 
     assert closed["state"] == "closed" and closed["state_reason"] == "completed"
     notes = github.comments_on(closed["number"])
     assert len(notes) == 1 and "passes steadily" in notes[0]["body"]
-    again = digest_of("..x...x....x..x...x.." + "." * 80 + "x..x...x", fixed, "2026-11-24")
+    again = digest_of("..x...x....x..x...x..", fixed, "2026-11-24")
     target.send(plan(again), "github:2026-11-24")
     (reopened,) = github.our_issues()
     assert reopened["state"] == "open" and reopened["number"] == closed["number"]

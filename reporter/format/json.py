@@ -12,6 +12,7 @@ from reporter.format.templates import Links
 from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
 
 SCHEMA_VERSION = 1
+TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own
 
 
 class JsonFormat:
@@ -31,7 +32,7 @@ class JsonFormat:
         """Verdicts for pull-request runs in the stable schema of docs/json-schema.md."""
         links = Links(triage.web_url)
         body = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": TRIAGE_SCHEMA_VERSION,
             "generated_at": triage.generated_at.isoformat(),
             "window_days": triage.window_days,
             "runs": [_run(run, links) for run in triage.runs],

@@ -363,3 +363,35 @@ def test_logs_of_a_failed_webhook_never_show_its_url(
     store.outbox.enqueue(PERIOD, "{}", {"slack": json.dumps({"text": "hi"})})
     [report] = cycles(store, [hook(slack)], 1)
     assert report.failed and "secretpath" not in caplog.text + report.failed[0]
+
+
+# -- the period ---------------------------------------------------------------------------------
+def test_a_clock_moved_back_never_sends_a_digest_for_an_earlier_period(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import io
+
+    from reporter import jobs
+    from reporter.deliver.stdout import StdoutChannel
+    from tests.fakes import make_settings
+
+    settings = make_settings(tmp_path, "http://127.0.0.1:9", schedule={"timezone": "UTC"})
+    out = io.StringIO()
+    channel = StdoutChannel(stream=out)
+    day = datetime(2026, 11, 20, 7, tzinfo=UTC)
+    with Store(settings.state.path) as store:
+        made = [
+            jobs.run_digest(settings, store, channels=[channel], now=moment).digest is not None
+            for moment in (
+                day,
+                day - timedelta(days=1),
+                day - timedelta(days=30),
+                day,
+                day + timedelta(days=1),
+            )
+        ]
+        periods = [period for period, _ in store.outbox.digests("2000-01-01", "2100-01-01")]
+    assert made == [True, False, False, False, True]
+    assert periods == ["2026-11-20", "2026-11-21"]
+    assert "2026-11-20" in out.getvalue() and "2026-11-19" not in out.getvalue()
+    assert "a digest for the later period 2026-11-20 was already made" in caplog.text

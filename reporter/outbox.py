@@ -14,6 +14,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+
+from reporter.state_errors import guarded
 
 Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
@@ -29,11 +32,12 @@ class OutboxItem:
     last_error: str | None
 
 
+@guarded  # an SQLite error in any method is a StoreError naming the file
 class Outbox:
-    """The ``digests`` and ``outbox`` tables of one open state file."""
+    """The ``digests``, ``outbox`` and ``outbox_parts`` tables of one open state file."""
 
-    def __init__(self, db: sqlite3.Connection, transaction: Transaction) -> None:
-        self._db, self.transaction = db, transaction
+    def __init__(self, db: sqlite3.Connection, transaction: Transaction, path: Path) -> None:
+        self._db, self.transaction, self.path = db, transaction, path
 
     def last_digest(self, before_period: str) -> tuple[str, str] | None:
         row = self._db.execute(

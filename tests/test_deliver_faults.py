@@ -129,6 +129,19 @@ def test_check_names_the_missing_optional_scope_and_its_cost(slack: FakeSlack) -
     assert "post it twice" in line
 
 
+def test_check_config_online_names_the_missing_scope_without_failing(
+    slack: FakeSlack, platform: Any, settings_for: Any
+) -> None:
+    from reporter import jobs
+
+    slack.scopes = {"chat:write"}
+    channel = {"token": "xoxb-faults-2", "channel": "#ci", "api_url": f"{slack.url}/api/"}
+    lines, problems = jobs.check_online(settings_for(platform.base_url, channels={"slack": channel}))
+    assert problems == []
+    [line] = [x for x in lines if x.startswith("slack:")]
+    assert "lacks the optional scope channels:history" in line and "xoxb" not in line
+
+
 def test_check_fails_when_the_token_cannot_post(slack: FakeSlack) -> None:
     from reporter.errors import DeliveryError
 

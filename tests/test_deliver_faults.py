@@ -321,7 +321,7 @@ def test_an_unexpected_exception_in_one_channel_is_recorded_and_the_next_channel
     class Broken:
         name, format, alert_format = "stdout", "text", None
 
-        def send(self, payload: str, key: str, progress: Any = None) -> None:
+        def send(self, payload: str, key: str, delivered: Any = None) -> None:
             raise UnicodeEncodeError("ascii", "sécret", 1, 2, "ordinal not in range(128)")
 
     file = FileChannel(tmp_path / "digest.txt")

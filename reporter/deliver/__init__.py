@@ -3,7 +3,7 @@
 A channel names the format of its payloads (``format``, and ``alert_format`` if it
 carries alerts); the payload is made by ``reporter.format`` and stored in the outbox
 under the key ``channel:period`` before anything is sent; ``send`` delivers a stored
-payload as it is, recording in its ``Progress`` each part the moment it is delivered. A
+payload as it is, recording in ``delivered`` each part the moment it is delivered. A
 failed send stays pending and is retried by the next cycle from where it stopped; a
 digest already in the outbox is never rendered or queued again. Each item's failure is
 its own: whatever one channel raises is recorded against that item, and the next item
@@ -26,7 +26,7 @@ from reporter.store import Store
 logger = logging.getLogger(__name__)
 
 
-class Progress:
+class Delivered:
     """The parts of one outbox item already delivered (a part's name, and what the channel kept of it).
 
     ``record`` saves a part at once (in the outbox, when the item comes from there), before
@@ -62,8 +62,8 @@ class Channel(Protocol):
         """The format of alerts on this channel (``reporter.format.ALERT_FORMATS``); None: no alerts."""
         ...
 
-    def send(self, payload: str, key: str, progress: Progress | None = None) -> None:
-        """Deliver one stored payload, skipping the parts ``progress`` has; raise DeliveryError."""
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
+        """Deliver one stored payload, skipping the parts ``delivered`` has; raise DeliveryError."""
         ...
 
 
@@ -125,9 +125,11 @@ def _send(store: Store, channel: Channel, key: str, payload: str) -> DeliveryErr
     An unexpected exception (a bug) is named by its type and where it was raised, never by its
     text, which could hold a secret (a password's characters, a webhook URL).
     """
-    progress = Progress(store.outbox.parts(key), lambda part, kept: store.outbox.record_part(key, part, kept))
+    delivered = Delivered(
+        store.outbox.parts(key), lambda part, kept: store.outbox.record_part(key, part, kept)
+    )
     try:
-        channel.send(payload, key, progress)
+        channel.send(payload, key, delivered)
     except DeliveryError as exc:
         return exc
     except StoreError:

@@ -19,7 +19,7 @@ from email.utils import formatdate, make_msgid
 from typing import TypeVar
 
 from reporter.config import EmailChannel as EmailSettings
-from reporter.deliver import Progress
+from reporter.deliver import Delivered
 from reporter.errors import DeliveryError
 from reporter.format.email import EmailPayload
 
@@ -58,22 +58,22 @@ class EmailChannel:
         login = "authenticated" if self.settings.username else "connected (no login configured)"
         return f"email: {self.where} {login}"
 
-    def send(self, payload: str, key: str, progress: Progress | None = None) -> None:
-        progress = progress or Progress()
-        waiting = [r for r in self.settings.recipients if progress.get(_part(r)) is None]
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
+        delivered = delivered or Delivered()
+        waiting = [r for r in self.settings.recipients if delivered.get(_part(r)) is None]
         if not waiting:
             logger.info("email %s: every recipient already has it; not sending it again", key)
             return
         message = self.message(payload, key)
-        refused = self._session(lambda smtp: _transfer(smtp, message, waiting, progress))
+        refused = self._session(lambda smtp: _transfer(smtp, message, waiting, delivered))
         if refused:
-            raise self._refusal(refused, everyone=len(refused) == len(waiting), progress=progress)
+            raise self._refusal(refused, everyone=len(refused) == len(waiting), delivered=delivered)
 
-    def _refusal(self, refused: Refused, *, everyone: bool, progress: Progress) -> DeliveryError:
+    def _refusal(self, refused: Refused, *, everyone: bool, delivered: Delivered) -> DeliveryError:
         """Final refusals are recorded (never tried again); temporary ones make the item wait."""
         final = sorted(a for a, (code, _) in refused.items() if not _temporary(code))
         for address in final:
-            progress.record(_part(address), f"refused {refused[address][0]}")
+            delivered.record(_part(address), f"refused {refused[address][0]}")
         later = sorted(set(refused) - set(final))
         if later:
             answers = "; ".join(f"{a}: {_answer(*refused[a])}" for a in later)
@@ -153,7 +153,7 @@ class EmailChannel:
         return smtp
 
 
-def _transfer(smtp: smtplib.SMTP, message: EmailMessage, to: Sequence[str], progress: Progress) -> Refused:
+def _transfer(smtp: smtplib.SMTP, message: EmailMessage, to: Sequence[str], delivered: Delivered) -> Refused:
     """Send to ``to``; record at once each recipient the server took; return the refused ones."""
     try:
         refused: Refused = smtp.send_message(message, to_addrs=list(to))
@@ -161,7 +161,7 @@ def _transfer(smtp: smtplib.SMTP, message: EmailMessage, to: Sequence[str], prog
         return dict(exc.recipients)
     for address in to:
         if address not in refused:
-            progress.record(_part(address), "accepted")
+            delivered.record(_part(address), "accepted")
     return refused
 
 

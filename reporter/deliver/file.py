@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from reporter.errors import DeliveryError
 
 if TYPE_CHECKING:
-    from reporter.deliver import Progress
+    from reporter.deliver import Delivered
 
 
 class FileChannel:
@@ -21,7 +21,7 @@ class FileChannel:
     def __init__(self, path: Path, fmt: str = "text", name: str = "file") -> None:
         self.path, self.format, self.name = path, fmt, name
 
-    def send(self, payload: str, key: str, progress: Progress | None = None) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
         write_atomically(self.path, payload)
 
 

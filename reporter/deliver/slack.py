@@ -26,7 +26,7 @@ from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from reporter.config import SlackChannel as SlackSettings
-from reporter.deliver import Progress
+from reporter.deliver import Delivered
 from reporter.errors import DeliveryError
 from reporter.format.slack import SlackMessage
 
@@ -84,14 +84,14 @@ class SlackChannel:
     def __repr__(self) -> str:
         return f"SlackChannel(channel={self.settings.channel!r})"
 
-    def send(self, payload: str, key: str, progress: Progress | None = None) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
         message = SlackMessage.from_payload(payload)
-        progress = progress or Progress()
+        delivered = delivered or Delivered()
         try:
             if self._hook is not None:
-                self._send_webhook(message, key, progress)
+                self._send_webhook(message, key, delivered)
             else:
-                self._send_bot(message, key, progress)
+                self._send_bot(message, key, delivered)
         except SlackApiError as exc:
             raise _api_error(exc) from None
         except (SlackRequestError, OSError) as exc:
@@ -125,9 +125,9 @@ class SlackChannel:
             return f"not readable: the token lacks the optional scope {needed}; {HISTORY_COST}"
         return "readable"
 
-    def _send_bot(self, message: SlackMessage, key: str, progress: Progress) -> None:
+    def _send_bot(self, message: SlackMessage, key: str, delivered: Delivered) -> None:
         channel = self.settings.channel or ""
-        parent = progress.get(key)
+        parent = delivered.get(key)
         posted_now = False
         if parent is None:
             parent = self._find(channel, key)
@@ -135,16 +135,16 @@ class SlackChannel:
                 parent, posted_now = self._post(channel, message.text, message.blocks, key), True
             else:
                 logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
-            progress.record(key, parent)
+            delivered.record(key, parent)
         parts = {f"{key}#{n}": blocks for n, blocks in enumerate(message.thread, start=1)}
-        if not posted_now and any(progress.get(part) is None for part in parts):
+        if not posted_now and any(delivered.get(part) is None for part in parts):
             for part, ts in self._replies(channel, parent).items():
-                if part in parts and progress.get(part) is None:
-                    progress.record(part, ts)
+                if part in parts and delivered.get(part) is None:
+                    delivered.record(part, ts)
         for number, (part, blocks) in enumerate(parts.items(), start=1):
-            if progress.get(part) is None:
+            if delivered.get(part) is None:
                 text = f"{message.text} (part {number + 1})"
-                progress.record(part, self._post(channel, text, blocks, part, thread_ts=parent))
+                delivered.record(part, self._post(channel, text, blocks, part, thread_ts=parent))
 
     def _post(self, channel: str, text: str, blocks: Blocks, key: str, thread_ts: str | None = None) -> str:
         assert self._web is not None
@@ -179,16 +179,16 @@ class SlackChannel:
             return {}
         return _with_key(replies.get("messages") or [], None)
 
-    def _send_webhook(self, message: SlackMessage, key: str, progress: Progress) -> None:
+    def _send_webhook(self, message: SlackMessage, key: str, delivered: Delivered) -> None:
         assert self._hook is not None
         parts = {key: message.blocks, **{f"{key}#{n}": b for n, b in enumerate(message.thread, start=1)}}
         for part, blocks in parts.items():
-            if progress.get(part) is not None:
+            if delivered.get(part) is not None:
                 continue
             response = self._hook.send(text=message.text, blocks=blocks or None, unfurl_links=False)
             if response.status_code >= 300:
                 raise _webhook_error(response.status_code, str(response.body))
-            progress.record(part, "posted")
+            delivered.record(part, "posted")
 
 
 def _unless_missing_scope(exc: SlackApiError, what: str) -> None:

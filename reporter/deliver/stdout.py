@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from reporter.deliver import Progress
+    from reporter.deliver import Delivered
 
 
 class StdoutChannel:
@@ -17,7 +17,7 @@ class StdoutChannel:
         self.format = fmt
         self.stream = stream
 
-    def send(self, payload: str, key: str, progress: Progress | None = None) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
         stream = self.stream or sys.stdout
         stream.write(payload)
         stream.flush()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reporter.config import GithubChannel as GithubSettings
+from reporter.deliver import Delivered
 from reporter.deliver.github_api import GithubApi
 from reporter.errors import DeliveryError
 
@@ -72,17 +73,19 @@ class GithubChannel:
     def repo(self) -> str:
         return f"/repos/{self.settings.repository}"
 
-    def send(self, payload: str, key: str) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
+        """Deliver one payload; ``delivered`` keeps the comment written and each issue brought in line."""
         data = json.loads(payload)
+        delivered = delivered or Delivered()
         if data.get("kind") == "pr_comment":
-            self._comment(data, key)
+            self._comment(data, key, delivered)
         elif data.get("kind") == "issues":
-            self._issues(data)
+            self._issues(data, delivered)
         else:
             raise DeliveryError(f"github: outbox item {key} is not a GitHub payload", retryable=False)
 
     # -- pull-request comments -------------------------------------------------------------
-    def _comment(self, data: dict[str, Any], key: str) -> None:
+    def _comment(self, data: dict[str, Any], key: str, delivered: Delivered) -> None:
         if str(data.get("repository", "")).lower() != self.settings.repository.lower():
             shown = data.get("repository")
             logger.warning("github: %s is for %s, not %s; skipping it", key, shown, self.repo)
@@ -92,7 +95,8 @@ class GithubChannel:
         found = self._find_comment(pr)
         if found is None:
             if data.get("create", True):
-                self.api.post(f"{self.repo}/issues/{pr}/comments", {"body": body})
+                made = self.api.post(f"{self.repo}/issues/{pr}/comments", {"body": body})
+                delivered.record("comment", str(made.get("id", "")) if isinstance(made, dict) else "")
                 logger.info("github: commented on pull request #%d (%s)", pr, key)
             return
         comment_id, shown = found
@@ -100,6 +104,7 @@ class GithubChannel:
             logger.info("github: pull request #%d already shows these runs or newer; leaving it", pr)
             return
         self.api.patch(f"{self.repo}/issues/comments/{comment_id}", {"body": body})
+        delivered.record("comment", str(comment_id))
         logger.info("github: updated the comment on pull request #%d (%s)", pr, key)
 
     def _find_comment(self, pr: int) -> tuple[int, Version] | None:
@@ -125,7 +130,7 @@ class GithubChannel:
         return self._login
 
     # -- issues ------------------------------------------------------------------------------
-    def _issues(self, plan: dict[str, Any]) -> None:
+    def _issues(self, plan: dict[str, Any], delivered: Delivered) -> None:
         self._ensure_labels()
         existing = self._managed_issues()
         today = datetime.now(UTC) - timedelta(days=1)
@@ -135,6 +140,8 @@ class GithubChannel:
         deferred, planned = 0, {s["key"] for s in subjects}
         for subject in subjects:
             issue = existing.get(subject["key"]) or _same_cluster(existing, subject, planned)
+            if delivered.get(f"issue:{subject['key']}") is not None:
+                continue  # brought in line by an earlier attempt of this plan
             if subject["action"] == "open" and issue is None:
                 if opened >= self.settings.issues_per_day:
                     deferred += 1
@@ -143,6 +150,7 @@ class GithubChannel:
                 opened += 1
             elif issue is not None:
                 self._follow(issue, subject, period)
+            delivered.record(f"issue:{subject['key']}", subject["action"])
         if plan.get("complete"):
             for key, issue in existing.items():
                 if issue.state == "open" and key not in planned:

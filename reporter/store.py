@@ -23,6 +23,7 @@ from reporter import attempts, records
 from reporter.attempts import iso, now_iso
 from reporter.errors import StoreError
 from reporter.history import History, RunRecord
+from reporter.invalid import InvalidRuns
 from reporter.models import TESTED, ErrorBucket, Run, RunSample
 from reporter.outbox import Outbox
 from reporter.schema import MIGRATIONS
@@ -60,6 +61,7 @@ class Store:
         self._db = _connect(path, timeout)
         self._migrate()
         self.outbox = Outbox(self._db, self.transaction)
+        self.invalid = InvalidRuns(self._db, self.transaction)
 
     def close(self) -> None:
         self._db.close()
@@ -195,6 +197,7 @@ class Store:
                 sorted(names),
             )
             db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
+            db.execute("DELETE FROM invalid_runs WHERE run_id = ?", (run.run_id,))
         return attempt
 
     def recent_evidence(self, since: datetime) -> list[Run]:
@@ -270,6 +273,7 @@ class Store:
                 (iso(before),),
             )
             db.execute("DELETE FROM regression_tests WHERE last_seen < ?", (iso(before),))
+            db.execute("DELETE FROM invalid_runs WHERE last_seen < ?", (iso(before),))
             return cursor.rowcount
 
     # -- history for the analysis -----------------------------------------------------------

@@ -25,6 +25,7 @@ from reporter.errors import (
     PlatformError,
     PlatformUnreachable,
     RateLimited,
+    RecordInvalid,
     RequestRejected,
     ResponseInvalid,
     ScopeMissing,
@@ -298,6 +299,12 @@ class PlatformClient:
             raise _Transient(
                 ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
             ) from exc
+        except (ValueError, RecursionError) as exc:  # well-formed, but not readable: the same next time
+            raise RecordInvalid(
+                f"{where}: the body nests too deep or holds a number too long to read",
+                endpoint=path,
+                run_id=run_id,
+            ) from exc
 
 
 def _regression_id(sample: RunSample) -> int:
@@ -323,7 +330,7 @@ def _seconds(value: float) -> str:
 def _json_or_none(body: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

@@ -43,12 +43,13 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-def _encodes(value: str) -> str:
+def _encodes(value: Any) -> Any:
     """Text that can be stored and printed: no lone surrogate (a JSON escape such as \\ud800)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"is not valid text: character {exc.start} is a lone surrogate") from None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"is not valid text: character {exc.start} is a lone surrogate") from None
     return value
 
 
@@ -59,9 +60,11 @@ Id = Annotated[int, Strict(), Field(ge=1, le=ID_MAX)]
 Count = Annotated[int, Strict(), Field(ge=0, le=ID_MAX)]
 ExitCode = Annotated[int, Strict(), Field(ge=EXIT_CODE_MIN, le=EXIT_CODE_MAX)]
 Moment = Annotated[AwareDatetime, BeforeValidator(_text_or_moment), AfterValidator(_in_range)]
-Word = Annotated[str, Strict(), StringConstraints(max_length=40), AfterValidator(_encodes)]
-Name = Annotated[str, Strict(), StringConstraints(max_length=1000), AfterValidator(_encodes)]
-Category = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=100), AfterValidator(_encodes)]
+Word = Annotated[str, Strict(), StringConstraints(max_length=40), BeforeValidator(_encodes)]
+Name = Annotated[str, Strict(), StringConstraints(max_length=1000), BeforeValidator(_encodes)]
+Category = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=100), BeforeValidator(_encodes)
+]
 
 
 class ApiModel(BaseModel):

@@ -120,11 +120,11 @@ DESCRIPTIONS = [
     ("pr_number", float("nan"), "Input should be a valid integer"),
     ("pr_number", float("inf"), "Input should be a valid integer"),
     ("pr_number", True, "Input should be a valid integer"),
-    ("repository", "ccx\ud800", "string"),
+    ("repository", "ccx\ud800", "Value error, is not valid text: character 3 is a lone surrogate"),
     ("branch", "b" * 5000, "String should have at most 1000 characters"),
 ]
 RESULTS = [
-    ("sample_name", "bad\ud800name", "string"),
+    ("sample_name", "bad\ud800name", "Value error, is not valid text: character 3 is a lone surrogate"),
     ("regression_test_id", 2**64, "less than or equal to 9223372036854775807"),
     ("exit_code", 2**40, "less than or equal to 4294967295"),
     ("exit_code", float("nan"), "Input should be a valid integer"),
@@ -241,3 +241,15 @@ def test_an_absurd_run_id_is_refused_and_fills_no_gap(
         assert db.execute("SELECT MAX(run_id) FROM runs").fetchone()[0] == max(
             r.run_id for r in scenario.runs
         )
+
+
+def test_a_listing_page_without_its_data_fails_the_poll_with_one_clear_line(
+    capsys: pytest.CaptureFixture[str], config: Path, platform: SimulatedPlatform
+) -> None:
+    platform.tamper = lambda path, _q, body: {**body, "data": None} if path == "/api/v1/runs" else body
+    code, _, err = reporter(capsys, config, "poll")
+    assert code == 3
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: GET /runs: field data: Input should be a valid list"
+    ]
+    assert ingested(config) == set()

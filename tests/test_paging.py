@@ -179,3 +179,24 @@ def test_body_that_is_not_json_stays_a_plain_invalid_response(tmp_path: Path) ->
 def test_a_bucket_key_is_a_sample_id_only_when_it_is_one(key: str, sample_id: int | None) -> None:
     bucket = ErrorBucket(group_by="sample_id", key=key, count=1, severity="error")
     assert bucket.sample_id == sample_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"run_id": ' + b"9" * 5000 + b"}"],
+    ids=["nested 100,000 deep", "a number of 5,000 digits"],
+)
+def test_a_body_beyond_reading_is_an_invalid_answer_not_a_crash(tmp_path: Path, body: bytes) -> None:
+    calls: list[int] = []
+
+    def answer(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(200, content=body)
+
+    settings = make_settings(tmp_path, "http://platform.test/api/v1", platform={"max_attempts": 3})
+    with PlatformClient(
+        settings.platform, transport=httpx.MockTransport(answer), sleep=lambda _s: None
+    ) as client:
+        with pytest.raises(RecordInvalid, match=r"^GET /runs/5: the body nests too deep or holds a number"):
+            client.run(5)
+    assert len(calls) == 1  # the same answer next time: not retried at once

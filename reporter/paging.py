@@ -65,12 +65,12 @@ class Listing(Generic[M]):
             fresh = 0
             for index, raw in enumerate(page.data):
                 item = self._item(raw, index, offset)
-                if item is None:
+                key = ("rejected", self.rejected[-1].item_id) if item is None else self._key(item)
+                if key not in seen and key != ("rejected", None):  # an item without an id is never new
+                    seen.add(key)
                     fresh += 1
-                elif self._key(item) not in seen:
-                    seen.add(self._key(item))
-                    fresh += 1
-                    yield item
+                    if item is not None:
+                        yield item
             following = page.pagination.next_offset
             if following is None or not page.data:
                 return
@@ -119,7 +119,7 @@ def parse(model: type[M], body: Any, path: str, run_id: int | None) -> M:
     except ValidationError as exc:
         raise _invalid(exc, path, about, "", run_id) from exc
     answered = getattr(record, "run_id", run_id)
-    if answered != run_id:
+    if run_id is not None and answered != run_id:
         raise RecordInvalid(
             f"GET /{path}{about}: field run_id: the answer is about run {answered}",
             endpoint=path,

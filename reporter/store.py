@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from reporter import attempts, records
 from reporter.attempts import iso, now_iso
 from reporter.errors import StoreError
@@ -221,7 +223,13 @@ class Store:
             "started_at",
             "completed_at",
         )
-        return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+        found = []
+        for row in rows:
+            try:
+                found.append(Run.model_validate(dict(zip(names, row, strict=True))))
+            except ValidationError as exc:  # stored before the models checked as much
+                logger.warning("stored run %d is not compared again: %s", row[0], exc.errors()[0]["msg"])
+        return found
 
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
         """Errors per sample in the latest attempt of ``run_id``."""

@@ -200,3 +200,12 @@ def test_a_body_beyond_reading_is_an_invalid_answer_not_a_crash(tmp_path: Path, 
         with pytest.raises(RecordInvalid, match=r"^GET /runs/5: the body nests too deep or holds a number"):
             client.run(5)
     assert len(calls) == 1  # the same answer next time: not retried at once
+
+
+def test_pages_of_bad_items_repeating_with_an_advancing_offset_end_the_listing(tmp_path: Path) -> None:
+    bad = [run_json(9, status=None), {"run_id": "x"}, run_json(8, platform=3)]
+    answers = Answers(lambda _p, q: page(bad, int(q["offset"]), int(q["offset"]) + 3))
+    with client_for(tmp_path, answers) as client:
+        listing = client.runs({}, page_size=3)
+        assert list(listing) == []
+    assert answers.requests == 2 and [r.item_id for r in listing.rejected] == [9, None, 8, 9, None, 8]

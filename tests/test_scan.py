@@ -154,3 +154,28 @@ def test_a_bucket_key_that_only_looks_like_digits_is_not_stored_as_a_sample(tmp_
     with Store(tmp_path / "state.sqlite3") as store:
         store.save_run(run, [RunSample(regression_test_id=1, sample_id=12, status="fail")], buckets, [])
         assert store.sample_error_counts(7) == {12: 1}
+
+
+def test_a_stored_run_that_fails_todays_checks_is_left_out_of_the_recheck(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    done = datetime(2026, 11, 20, 7, tzinfo=UTC)
+    runs = [
+        Run(
+            run_id=i,
+            status="fail",
+            platform="linux",
+            repository="a/b",
+            commit_sha="c" * 40,
+            completed_at=done,
+        )
+        for i in (7, 8)
+    ]
+    with Store(tmp_path / "state.sqlite3") as store:
+        for run in runs:
+            store.save_run(run, [RunSample(regression_test_id=1, sample_id=12, status="fail")])
+        with store.transaction() as db:  # written by an older version that checked less
+            db.execute("UPDATE runs SET branch = ? WHERE run_id = 7", ("b" * 2000,))
+        with caplog.at_level(logging.WARNING):
+            assert [r.run_id for r in store.recent_evidence(done - timedelta(hours=1))] == [8]
+    assert "stored run 7 is not compared again: String should have at most 1000 characters" in caplog.text

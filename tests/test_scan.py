@@ -117,6 +117,23 @@ def test_a_plausible_new_id_beyond_a_few_missing_ones_fills_them(
     assert result.failed == () and store.high_water() == newest + 4
 
 
+def test_a_platform_time_far_ahead_does_not_move_the_watermark(
+    platform: SimulatedPlatform, store: Store, client: PlatformClient, settings: Settings, scenario: Scenario
+) -> None:
+    newest = max(r.run_id for r in scenario.runs)
+
+    def far_ahead(path: str, _query: dict[str, str], body: Any) -> Any:
+        for item in body.get("data", [body]) if path.startswith("/api/v1/runs") else []:
+            if isinstance(item, dict) and item.get("run_id") == newest:
+                item["created_at"] = "2199-06-01T00:00:00Z"
+        return body
+
+    platform.tamper = far_ahead
+    poll(client, store, settings, now=END)
+    watermark = datetime.fromisoformat(store.meta("platform_watermark") or "")
+    assert watermark <= END and newest in store.known([newest])
+
+
 # -- the invalid runs' table --------------------------------------------------------------------
 def test_each_invalid_answer_doubles_the_pause_up_to_its_cap(tmp_path: Path) -> None:
     now = datetime(2026, 11, 20, 7, tzinfo=UTC)

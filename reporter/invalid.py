@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from reporter.state_errors import guarded
 
 Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
 FIRST_PAUSE = timedelta(minutes=10)
@@ -45,11 +48,12 @@ def pause(tries: int) -> timedelta:
     return min(doubled, MAX_PAUSE)
 
 
+@guarded  # an SQLite error in any method is a StoreError naming the file
 class InvalidRuns:
     """The ``invalid_runs`` table of one open state file."""
 
-    def __init__(self, db: sqlite3.Connection, transaction: Transaction) -> None:
-        self._db, self.transaction = db, transaction
+    def __init__(self, db: sqlite3.Connection, transaction: Transaction, path: Path) -> None:
+        self._db, self.transaction, self.path = db, transaction, path
 
     def mark(self, run_id: int, reason: str, now: datetime) -> InvalidRun:
         """Record another invalid answer about ``run_id``; its pause grows with every try."""

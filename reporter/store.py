@@ -69,7 +69,7 @@ class Store:
             self._db.close()
             raise
         self.outbox = Outbox(self._db, self.transaction, path)
-        self.invalid = InvalidRuns(self._db, self.transaction)
+        self.invalid = InvalidRuns(self._db, self.transaction, path)
 
     def close(self) -> None:
         self._db.close()

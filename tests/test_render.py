@@ -22,8 +22,8 @@ def test_mrkdwn_escapes_only_the_three_control_characters() -> None:
     assert escape_mrkdwn("&lt;") == "&amp;lt;"
 
 
-def test_markdown_digest_never_pings_or_links_from_sample_names() -> None:
-    text = digest_format("markdown", Templates()).digest(digest_named(EVIL))
+def test_mrkdwn_digest_never_pings_or_links_from_sample_names() -> None:
+    text = digest_format("mrkdwn", Templates()).digest(digest_named(EVIL))
     assert "<!channel>" not in text and "<https://evil.example|click>" not in text
     assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in text
     assert "<https://sp.example/sample/99|" in text

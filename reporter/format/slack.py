@@ -1,6 +1,7 @@
 """Slack Block Kit: the digest as a message plus thread replies within Slack's limits, and alerts.
 
-The blocks come from ``slack.blocks.j2``, one JSON object per line. What does not fit one message
+The blocks come from ``slack.blocks.j2``, one JSON object per line, escaped for mrkdwn by the
+template environment. What does not fit one message
 (50 blocks, about 12,000 characters of text) moves to replies in its thread, and the message says
 how many samples wait there. The payload is JSON: ``{"text", "blocks", "thread"}``.
 """
@@ -15,8 +16,8 @@ from typing import Any
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.errors import RenderError
-from reporter.format.markdown import MarkdownFormat
-from reporter.format.templates import Links, Templates
+from reporter.format.mrkdwn import MrkdwnFormat
+from reporter.format.templates import Links, Templates, mrkdwn_from_html
 
 logger = logging.getLogger(__name__)
 MAX_BLOCKS = 50
@@ -54,15 +55,15 @@ class SlackFormat:
         return SlackMessage(text, head, thread).to_payload()
 
     def alert(self, alert: Alert, web_url: str) -> str:
-        return SlackMessage(MarkdownFormat(self.templates).alert(alert, web_url)).to_payload()
+        return SlackMessage(MrkdwnFormat(self.templates).alert(alert, web_url)).to_payload()
 
     def blocks(self, digest: Digest) -> tuple[str, Blocks]:
         """The notification text and the Block Kit blocks (one JSON object per template line)."""
         links = Links(digest.web_url)
         text = self.templates.render("slack.text.j2", d=digest, links=links).strip()
-        lines = self.templates.render("slack.blocks.j2", d=digest, links=links).splitlines()
+        lines = self.templates.render("slack.blocks.j2", finish=False, d=digest, links=links)
         blocks = []
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(lines.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -71,8 +72,19 @@ class SlackFormat:
                 raise RenderError(
                     f"slack.blocks.j2: rendered line {number} is not one JSON block: {exc}"
                 ) from exc
-            blocks.append(block)
+            blocks.append(_finished(block))
         return text, blocks
+
+
+def _finished(value: Any) -> Any:
+    """Every string of a parsed block as mrkdwn (quotes the template escaped written back)."""
+    if isinstance(value, str):
+        return mrkdwn_from_html(value)
+    if isinstance(value, dict):
+        return {k: _finished(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finished(v) for v in value]
+    return value
 
 
 def text_length(value: Any) -> int:

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 
 from reporter.cli import main
+from reporter.digest import FindingsReport
 from reporter.format import Templates, digest_format
+from reporter.format.json import JsonFormat
 from reporter.format.shown import FULL, SHOWN, one_line, printable, shown
+from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
-from tests.fakes import digest_named, full_digest, hostile
+from tests.fakes import NOW, digest_named, finding, full_digest, hostile
 
 # a screen clear, an OSC 8 hyperlink, a title change, 8-bit CSI, bell, backspace, carriage return,
 # a right-to-left override and a lone surrogate (which cannot even be encoded)
@@ -48,6 +51,19 @@ def test_no_format_lets_a_control_character_through(fmt: str) -> None:
         page = json.dumps(json.loads(page), ensure_ascii=False)
     assert not CONTROL.findall(page.replace("\n", "").replace("\t", ""))
     assert "abcde" in page  # the text around the sequences is kept
+
+
+def test_the_findings_table_and_json_are_safe_to_print() -> None:
+    findings = [finding(7, NASTY, "linux", "flaky", "..x..x")]
+    report = FindingsReport(findings, NOW, 30, "https://sp.example")
+    for terminal in (True, False):
+        table = TableFormat(width=80, color=terminal, terminal=terminal).findings(report)
+        ours = re.sub(r"\x1b\[[0-9;]*m", "", table)  # the table's own colours
+        assert not CONTROL.findall(ours.replace("\n", "")) and "abcdefgh" in ours
+    text = JsonFormat().findings(report)
+    assert not CONTROL.findall(text.replace("\n", "")) and "\\u001b[2J" in text and "\\u009b" in text
+    assert json.loads(text)["findings"][0]["sample_name"] == NASTY  # data kept exactly for scripts
+    text.encode()  # a lone surrogate is escaped, not printed
 
 
 def test_a_huge_sample_name_makes_no_huge_report() -> None:

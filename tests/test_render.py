@@ -38,8 +38,9 @@ def test_html_digest_autoescapes() -> None:
 
 def test_text_digest_has_sections_and_legend() -> None:
     text = digest_format("text", Templates()).digest(digest_named("sample.ts"))
-    assert "NEW FLAKY" in text and "sample.ts (#99) [linux] 4/21 runs failed" in text
-    assert "history ..x....x.....x..x...." in text
+    assert "NEW FLAKY\n  * sample.ts (#99)  https://sp.example/sample/99\n" in text
+    assert "    linux    ..x....x.....x..x....  4/21 failed, score " in text
+    assert "Legend: history oldest to newest, x = failed, . = passed" in text
 
 
 def test_all_clear_digest_is_short() -> None:

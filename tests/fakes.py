@@ -193,23 +193,58 @@ class FakeSlack:
 
     @staticmethod
     def invalid(body: dict[str, Any]) -> str | None:
-        """Slack's own limits on a message's blocks."""
+        """Slack's own limits on a message and on each of its blocks (the error Slack answers)."""
 
         blocks = body.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         if not body.get("text"):
             return "no_text"
-        if len(blocks) > 50:
+        if len(str(body["text"])) > 40_000:
+            return "msg_too_long"
+        ids = [str(b["block_id"]) for b in blocks if "block_id" in b]
+        if len(blocks) > 50 or len(ids) != len(set(ids)) or any(len(i) > 255 for i in ids):
+            return "invalid_blocks"
+        if any(FakeSlack.block_problem(b) for b in blocks):
             return "invalid_blocks"
         texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
         texts += [
             e["text"] for b in blocks for e in b.get("elements", []) if isinstance(e, dict) and "text" in e
         ]
-        if any(len(t) > 3000 for t in texts if isinstance(t, str)):
-            return "invalid_blocks"
+        texts += [f["text"] for b in blocks for f in b.get("fields", []) if isinstance(f, dict)]
         if sum(len(t) for t in texts if isinstance(t, str)) > 13_200:
             return "msg_blocks_too_long"
+        return None
+
+    @staticmethod
+    def block_problem(block: dict[str, Any]) -> str | None:
+        """What Slack refuses in one block: a header, section or context beyond its limits."""
+
+        def text_within(obj: Any, limit: int, kinds: tuple[str, ...] = ("plain_text", "mrkdwn")) -> bool:
+            return (
+                isinstance(obj, dict)
+                and obj.get("type") in kinds
+                and isinstance(obj.get("text"), str)
+                and 1 <= len(obj["text"]) <= limit
+            )
+
+        kind = block.get("type")
+        if kind == "header" and not text_within(block.get("text"), 150, ("plain_text",)):
+            return "a header's text is plain_text of 1 to 150 characters"
+        if kind == "section":
+            fields = block.get("fields") or []
+            if "text" not in block and not fields:
+                return "a section needs text or fields"
+            if "text" in block and not text_within(block["text"], 3000):
+                return "a section's text is 1 to 3,000 characters"
+            if len(fields) > 10 or not all(text_within(f, 2000) for f in fields):
+                return "a section has at most 10 fields of 1 to 2,000 characters"
+        if kind == "context":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= 10:
+                return "a context block has 1 to 10 elements"
+            if not all(text_within(e, 3000) for e in elements if e.get("type") != "image"):
+                return "a context element's text is 1 to 3,000 characters"
         return None
 
     def fail(self, method: str, error: str, times: int = 1) -> None:

@@ -73,6 +73,8 @@ def test_a_huge_sample_name_makes_no_huge_report() -> None:
         assert len(page) < 30_000, fmt
         page = json.dumps(json.loads(page), ensure_ascii=False) if fmt == "slack" else page
         assert "n" * (SHOWN - 4) + "…" in re.sub(r"\n +", "", page), fmt  # text wraps it
+    html = digest_format("html", Templates()).digest(digest)
+    assert f'title="&lt;b&gt;{"n" * (FULL - 4)}…"' in html  # a longer form where the format has a title
     email = json.loads(digest_format("email", Templates()).digest(digest))
     assert len(email["text"]) + len(email["html"]) < 90_000
 

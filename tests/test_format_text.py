@@ -71,6 +71,21 @@ def test_the_first_digest_lists_regressions_fixed_within_the_window() -> None:
     assert "RECOVERED" not in digest(("2026-11-19", '{"findings": {}, "counts": {}}'))  # said before
 
 
+def test_every_time_is_in_the_configured_zone() -> None:
+    kolkata = full_digest("Asia/Kolkata")
+    html = digest_format("html", Templates()).digest(kolkata)
+    assert "2026-11-19 12:00 IST" in html and "made 2026-11-20 12:30 IST" in html  # 06:30 and 07:00 UTC
+    assert "UTC" not in html.split("<body>", 1)[1].replace("Asia/Kolkata", "")
+    assert "(`a1b2c3d`, 2026-11-19)" in digest_format("markdown", Templates()).digest(kolkata)
+    angeles = digest_format("html", Templates()).digest(full_digest("America/Los_Angeles"))
+    days = re.findall(r'<tr class="days">.*?</tr>', angeles)[0]
+    assert re.findall(r'title="(Nov \d\d): ', days) == [
+        "Nov 17",
+        "Nov 18",
+        "Nov 19",
+    ]  # 00:00 UTC: the day before
+
+
 def table(findings: list[object], **terminal: object) -> str:
     return TableFormat(**terminal).findings(FindingsReport(findings, NOW, 30, "https://sp.example"))  # type: ignore[arg-type]
 

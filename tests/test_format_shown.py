@@ -124,3 +124,12 @@ def test_an_api_error_message_reaches_the_terminal_printable(
     captured = capsys.readouterr()
     assert "HTTP 400 abcde" in captured.err
     assert not CONTROL.findall((captured.out + captured.err).replace("\n", ""))
+
+
+def test_one_templates_renders_each_report_with_its_own_text() -> None:
+    templates = Templates()
+    for name in ("first.ts", "second.ts", "first.ts"):
+        page = digest_format("text", templates).digest(digest_named(name))
+        assert f"  * {name} (#99)" in page and page.count(".ts (#99)") == 1
+    digest = digest_named("same.ts")
+    assert templates.shown(digest) is templates.shown(digest)  # the formats of one report share the walk

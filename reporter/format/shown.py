@@ -72,38 +72,77 @@ def full(value: object) -> str:
 def shown(value: T) -> T:
     """``value`` with every string in it on one printable line and bounded (see the module).
 
-    Walks frozen dataclasses, tuples, lists, sets and mappings (keys too); enums, numbers, dates
-    and other objects stay as they are. Whatever holds no string to change is returned unchanged,
-    itself, so a clean report costs one walk and no copy.
+    Walks dataclasses, tuples, lists, sets and mappings (keys too); enums, numbers, dates and other
+    objects stay as they are. Whatever holds no string to change is returned unchanged, itself, so
+    a clean report costs one walk and no copy.
     """
     return _walk(value)  # type: ignore[no-any-return]
 
 
+ATOM, TEXT, RECORD, SEQUENCE, MAPPING = range(5)
+_KINDS: dict[type, int] = {}  # how each type is walked, found once per type
+_FIELDS: dict[type, tuple[str, ...]] = {}
+# numbers, and (below) short printable strings, are passed over without a call: most of a report
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _kind(cls: type) -> int:
+    if cls not in _KINDS:
+        if issubclass(cls, Enum) or not issubclass(cls, str | tuple | list | set | frozenset | Mapping):
+            _KINDS[cls] = RECORD if dataclasses.is_dataclass(cls) else ATOM
+        else:
+            _KINDS[cls] = TEXT if issubclass(cls, str) else MAPPING if issubclass(cls, Mapping) else SEQUENCE
+        if _KINDS[cls] == RECORD:
+            _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return _KINDS[cls]
+
+
 def _walk(value: Any) -> Any:
-    if type(value) is str:
-        text = one_line(value)
-        return Shown(text) if len(text) > SHOWN else text
-    if isinstance(value, str | int | float | Enum) or value is None:
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _dataclass(value)
-    if isinstance(value, tuple | list | frozenset | set):
-        items = [_walk(item) for item in value]
-        same = all(new is old for new, old in zip(items, value, strict=True))
-        return value if same else type(value)(items)
-    if isinstance(value, Mapping):
-        pairs = [(_walk(k), _walk(v)) for k, v in value.items()]
-        same = all(k is ok and v is ov for (k, v), (ok, ov) in zip(pairs, value.items(), strict=True))
-        return value if same else dict(pairs)
+    kind = _KINDS.get(type(value))
+    if kind is None:
+        kind = _kind(type(value))
+    if kind == TEXT:
+        return _text(value)
+    if kind == RECORD:
+        return _record(value)
+    if kind == SEQUENCE:
+        return _sequence(value)
+    if kind == MAPPING:
+        return _mapping(value)
     return value
 
 
-def _dataclass(value: Any) -> Any:
+def _text(value: str) -> str:
+    if len(value) <= SHOWN and value.isprintable():
+        return value
+    text = one_line(value)
+    return Shown(text) if len(text) > SHOWN else text
+
+
+def _record(value: Any) -> Any:
     changes = {}
-    for field in dataclasses.fields(value):
-        if field.init:
-            old = getattr(value, field.name)
+    for name in _FIELDS[type(value)]:
+        old = getattr(value, name)
+        cls = type(old)
+        if cls not in _PLAIN and not (cls is str and len(old) <= SHOWN and old.isprintable()):
             new = _walk(old)
             if new is not old:
-                changes[field.name] = new
+                changes[name] = new
     return dataclasses.replace(value, **changes) if changes else value
+
+
+def _sequence(value: Any) -> Any:
+    items = [
+        item
+        if type(item) in _PLAIN or (type(item) is str and len(item) <= SHOWN and item.isprintable())
+        else _walk(item)
+        for item in value
+    ]
+    changed = any(new is not old for new, old in zip(items, value, strict=True))
+    return type(value)(items) if changed else value
+
+
+def _mapping(value: Mapping[Any, Any]) -> Any:
+    pairs = [(_walk(k), _walk(v)) for k, v in value.items()]
+    changed = any(k is not ok or v is not ov for (k, v), (ok, ov) in zip(pairs, value.items(), strict=True))
+    return dict(pairs) if changed else value

@@ -197,6 +197,15 @@ class Templates:
         search.append(str(packaged_templates()))
         self.loader = jinja2.FileSystemLoader(search)
         self._environments: dict[str, jinja2.Environment] = {}
+        self._shown: dict[int, tuple[Any, Any]] = {}  # id -> (value, shown value), the last few
+
+    def shown(self, value: Any) -> Any:
+        """``shown(value)``, remembered for the last few values: the formats of one report share it."""
+        kept = self._shown.get(id(value))
+        if kept is None or kept[0] is not value:
+            kept = (value, shown(value))
+            self._shown = {**dict(list(self._shown.items())[-7:]), id(value): kept}
+        return kept[1]
 
     @property
     def env(self) -> jinja2.Environment:
@@ -229,7 +238,8 @@ class Templates:
         """
         kind = policy(template)
         try:
-            text = self.environment(kind).get_template(template).render(**shown(context))
+            filled = {name: self.shown(value) for name, value in context.items()}
+            text = self.environment(kind).get_template(template).render(**filled)
         except jinja2.TemplateNotFound as exc:
             raise RenderError(
                 f"template {exc.name!r} not found in {self.loader.searchpath}; check templates.directory"

@@ -1,8 +1,14 @@
-"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts."""
+"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts.
+
+Strings are kept exactly as the platform gave them (scripts match on names); whatever a terminal
+could act on (C1 controls, bidirectional overrides, line separators) or cannot encode (a lone
+surrogate) is written as a ``\\uXXXX`` escape, so printing the JSON is as safe as reading it.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from reporter.analysis import Finding, RunRef
@@ -10,6 +16,7 @@ from reporter.digest import FindingsReport
 from reporter.format.templates import Links
 
 SCHEMA_VERSION = 1
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class JsonFormat:
@@ -23,7 +30,8 @@ class JsonFormat:
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
         }
-        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:

@@ -29,12 +29,13 @@ from reporter.errors import (
 )
 from reporter.format import FINDINGS_FORMATS, Templates, triage_format
 from reporter.format.json import JsonFormat
+from reporter.format.shown import printable
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
 
 DEFAULT_CONFIG = "reporter.yaml"
 DATE = click.DateTime(["%Y-%m-%d"])
-PAGE_FORMATS = ("text", "markdown", "html")  # the digest formats that are a page to print or keep
+PAGE_FORMATS = ("text", "markdown", "mrkdwn", "html")  # the digest formats that are a page to print or keep
 
 seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
 
@@ -258,7 +259,7 @@ def check_config(ctx: click.Context, online: bool) -> None:
     if online:
         lines, problems = jobs.check_online(settings)
         for line in lines:
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         if problems:
             raise CheckFailed("\n".join(problems))
 
@@ -384,19 +385,19 @@ def status(ctx: click.Context) -> None:
     report = jobs.status(_settings(ctx))
     click.echo(f"state:        {report.state}")
     click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
-    click.echo(f"last poll:    {report.last_poll}")
-    click.echo(f"last digest:  {report.last_digest}")
+    click.echo(f"last poll:    {printable(report.last_poll)}")
+    click.echo(f"last digest:  {printable(report.last_digest)}")
     next_poll = report.next_poll.isoformat(timespec="seconds") if report.next_poll else "at the next start"
     click.echo(f"next poll:    {next_poll} (when the daemon runs)")
     click.echo(
         f"next digest:  {report.next_digest.isoformat() if report.next_digest else 'never'} "
         "(when the daemon runs)"
     )
-    click.echo(f"last error:   {report.last_error}")
+    click.echo(f"last error:   {printable(report.last_error)}")
     for line in report.outbox or ("nothing waiting",):
-        click.echo(f"outbox:       {line}")
+        click.echo(f"outbox:       {printable(line)}")
     for line in report.invalid:
-        click.echo(f"invalid:      {line}")
+        click.echo(f"invalid:      {printable(line)}")
 
 
 @cli.command()
@@ -428,6 +429,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exc.exit_code) from None
     except ReporterError as exc:
         prefix = "" if isinstance(exc, Interrupted) else "error: "
-        for line in str(exc).splitlines():
+        for line in printable(str(exc)).splitlines():
             click.echo(f"{prefix}{line}", err=True)
         raise SystemExit(exc.exit_code) from None

@@ -149,12 +149,12 @@ class ScheduleSettings(_Section):
 
 
 class StdoutChannel(_Section):
-    format: Literal["text", "markdown"] = "text"
+    format: Literal["text", "markdown", "mrkdwn"] = "text"
 
 
 class FileChannel(_Section):
     path: Path
-    format: Literal["text", "markdown", "html"] = "text"
+    format: Literal["text", "markdown", "mrkdwn", "html"] = "text"
 
 
 class SlackChannel(_Section):

@@ -93,6 +93,7 @@ class Digest:
     trend_points: tuple[TrendPoint, ...] = ()
     omitted: int = 0
     freshness: Freshness | None = None
+    timezone: str = "UTC"  # the IANA zone every time in the report is shown in (schedule.timezone)
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -140,11 +141,13 @@ def build(
     names: Mapping[int, str] | None = None,
     grids: tuple[Grid, ...] = (),
     past: Sequence[tuple[str, str]] = (),
+    timezone: str = "UTC",
 ) -> Digest:
     """Compare ``analysis`` with the previous digest's stored state (period, JSON).
 
     ``past`` holds the stored states of earlier digests (period, JSON), oldest first; those of the
-    last ``TREND_DAYS`` days make the trend, this digest's counts its last point.
+    last ``TREND_DAYS`` days make the trend, this digest's counts its last point. The first digest
+    (no previous one) counts as recovered what the analysis found fixed within the window.
     """
     before = _state(previous[1]) if previous else {}
     was: Mapping[str, str] = before.get("findings", {})
@@ -156,7 +159,7 @@ def build(
             flaky.append(Entry(finding, was.get(key) != FLAKY))
         elif kind == FAILING:
             failing.append(Entry(finding, was.get(key) != FAILING))
-        elif was.get(key) in FLAGGED:
+        elif was.get(key) in FLAGGED or (previous is None and kind == FIXED):
             recovered.append(Entry(finding, True))
     present = {f"{f.sample_id}:{f.platform}" for f in analysis.findings}
     gone = [key for key, kind in was.items() if kind in FLAGGED and key not in present]
@@ -185,6 +188,7 @@ def build(
         web_url=web_url.rstrip("/"),
         grids=grids,
         trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
+        timezone=timezone,
     )
 
 

@@ -244,6 +244,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         names=history.sample_names,
         grids=grid.grids(history, result),
         past=store.outbox.digests(digest.trend_start(period), period),
+        timezone=settings.schedule.timezone,
     )
 
 

@@ -11,7 +11,8 @@ from markdown_it import MarkdownIt
 from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
 from reporter.format import Templates, triage_format
-from reporter.format.github import BODY_LIMIT, GithubFormat, code
+from reporter.format.gfm import code
+from reporter.format.github import BODY_LIMIT, GithubFormat
 from reporter.history import History
 from reporter.triage import Triage, Verdict, triage
 from tests.fakes import EVIL, run
@@ -98,9 +99,10 @@ def test_a_hostile_sample_name_stays_inert_in_the_comment(name: str) -> None:
 
 
 def test_code_spans_show_the_name_and_nothing_else() -> None:
-    parser = MarkdownIt("commonmark")
+    parser = MarkdownIt("commonmark").enable("table")
     for name in HOSTILE:
-        tokens = parser.parseInline(code(name))[0].children or []
+        cells = [t for t in parser.parse(f"| a |\n| --- |\n| {code(name)} |\n") if t.type == "inline"]
+        tokens = cells[-1].children or []
         assert [t.type for t in tokens] == ["code_inline"], name
         shown = " ".join("".join(c if c.isprintable() else " " for c in name).split())
         assert tokens[0].content == (shown if len(shown) <= 120 else shown[:119] + "…")
@@ -149,5 +151,5 @@ def test_json_follows_the_documented_schema() -> None:
 def test_text_drops_control_characters() -> None:
     text = triage_format("text", Templates()).triage(made({SAMPLE: "a\x1b[31mred\x1b[0m\nb", 5: "f.ts"}))
     assert "\x1b" not in text
-    assert "a [31mred [0m b (#99)" in text
+    assert "ared b (#99)" in text  # escape sequences dropped whole, the line break a space
     assert "Run 40, pull request #7, linux, commit aaaaaaa, fail: 2 failing: 1 new, 1 known flaky" in text

@@ -1,11 +1,9 @@
 """GitHub-flavoured Markdown: the pull-request triage comment, the triage for the CLI, and the issue plan.
 
-Every string that comes from the platform (sample names, error types, commits, causes) is put in an
-inline code span: inside one, GitHub renders no Markdown, no HTML, no link, no autolink and no
-``@mention`` or ``#reference``. Line breaks and other control or invisible characters become spaces,
-a name is cut at ``NAME_LIMIT`` characters, the fence outgrows any backticks in the text, and in a
-table cell ``|`` is escaped. A hidden marker on the first line lets the channel find its comment and
-issues again; nothing from the platform is ever written on that line.
+The templates (``*.github.md.j2``) are filled under the GitHub escaping policy: every string from
+outside becomes an inline code span (``reporter.format.gfm``); links, labels and the reporter's own
+words are trusted Markup. A hidden marker on a body's first line lets the channel find its comment
+and issues again; it is written here, never by a template, and nothing from the platform is in it.
 """
 
 from __future__ import annotations
@@ -16,62 +14,42 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
+from markupsafe import Markup
+
 from reporter.digest import Digest, Entry
+from reporter.format.gfm import title
 from reporter.format.templates import Links, Templates
 from reporter.triage import Triage, Verdict
 
-NAME_LIMIT = 120
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
 ROWS = 40  # table rows of a comment before the rest is summed up
 COMMENT_MARKER = "<!-- reporter:pr-triage pr={pr} version={version} -->"
 ISSUE_MARKER = "<!-- reporter:issue key={key} fingerprint={fingerprint} -->"
 LABELS = {
-    Verdict.NEW_FAILURE: "🆕 **new**",
-    Verdict.UNKNOWN: "❔ unknown",
-    Verdict.FAILING_ON_MASTER: "🟥 failing on master",
-    Verdict.KNOWN_FLAKY: "🎲 known flaky",
-    Verdict.INFRASTRUCTURE: "🛠️ infrastructure",
+    Verdict.NEW_FAILURE: Markup("🆕 **new**"),
+    Verdict.UNKNOWN: Markup("❔ unknown"),
+    Verdict.FAILING_ON_MASTER: Markup("🟥 failing on master"),
+    Verdict.KNOWN_FLAKY: Markup("🎲 known flaky"),
+    Verdict.INFRASTRUCTURE: Markup("🛠️ infrastructure"),
 }
 CAUSES = {
-    "run": "the whole run broke",
-    "tail": "every test from one point on failed",
-    "category": "a whole category failed",
-    "signature": "many samples failed the same way",
+    "run": Markup("the whole run broke"),
+    "tail": Markup("every test from one point on failed"),
+    "category": Markup("a whole category failed"),
+    "signature": Markup("many samples failed the same way"),
 }
+OTHER_CAUSE = Markup("a cause shared by many samples")
 COMMENTS = {"open": "issue-reopened.github.md.j2", "close": "issue-closed.github.md.j2"}
-_SHA = re.compile(r"[0-9a-f]{7,40}")
 
 
-def code(text: object, table: bool = False, limit: int = NAME_LIMIT) -> str:
-    """``text`` as an inline code span that GitHub shows literally (see the module's docstring)."""
-    value = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    if not value:
-        return "(empty)"
-    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if value[0] == "`" or value[-1] == "`" else ""
-    if table:
-        value = value.replace("|", "\\|")
-    return f"{fence}{pad}{value}{pad}{fence}"
+class GithubLinks(Links):
+    """Links for GitHub templates: trusted, so the policy leaves them as they are."""
 
+    def sample(self, sample_id: int) -> str:
+        return Markup(super().sample(sample_id))  # noqa: S704 - the configured web_url and a number
 
-def cell(text: object) -> str:
-    """``code`` for a table cell."""
-    return code(text, table=True)
-
-
-def sha(text: object) -> str:
-    """A commit as GitHub shows it: seven hex digits, or anything else as code."""
-    value = str(text)
-    return value[:7] if _SHA.fullmatch(value) else code(value, limit=40)
-
-
-def title(text: str, limit: int = 200) -> str:
-    """One line for an issue title: control and invisible characters dropped, length capped."""
-    value = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    def run(self, run_id: int) -> str:
+        return Markup(super().run(run_id))  # noqa: S704 - the configured web_url and a number
 
 
 class GithubFormat:
@@ -79,8 +57,6 @@ class GithubFormat:
 
     def __init__(self, templates: Templates) -> None:
         self.templates = templates
-        templates.env.filters.update(gh=code, ghcell=cell, sha=sha)
-        templates.env.globals.update(LABELS=LABELS, CAUSES=CAUSES)
 
     def triage(self, triage: Triage) -> str:
         """The triage as GitHub Markdown, for the CLI (no marker)."""
@@ -110,7 +86,7 @@ class GithubFormat:
         """The issue plan: flaky samples and co-failing clusters to open or update, failing ones to
         update, recovered ones to close. A sample in a cluster gets no issue of its own (one cause,
         one issue); one it already has is kept up to date."""
-        links = Links(digest.web_url)
+        links = GithubLinks(digest.web_url)
         flaky = [*digest.new_flaky, *digest.still_flaky]
         clusters = _clusters(flaky)
         clustered = {id(entry) for members in clusters for entry in members}
@@ -129,7 +105,7 @@ class GithubFormat:
         return json.dumps(plan, ensure_ascii=False)
 
     def _body(self, triage: Triage, pr_number: int | None, marker: str | None) -> str:
-        links = Links(triage.web_url)
+        links = GithubLinks(triage.web_url)
         rows, details = ROWS, True
         while True:
             body = self.templates.render(
@@ -137,10 +113,13 @@ class GithubFormat:
                 t=triage,
                 links=links,
                 pr_number=pr_number,
-                marker=marker,
                 rows=rows,
                 details=details,
+                LABELS=LABELS,
+                CAUSES=CAUSES,
+                OTHER_CAUSE=OTHER_CAUSE,
             )
+            body = f"{marker}\n{body}" if marker else body
             if len(body) <= BODY_LIMIT or rows == 0:
                 return body
             rows, details = (rows, False) if details else (rows // 2, False)
@@ -149,7 +128,7 @@ class GithubFormat:
         finding = entry.finding
         key = f"flaky-{finding.sample_id}-{_slug(finding.platform)}"
         fingerprint = _fingerprint(entry)
-        context = {"e": entry, "f": finding, "links": links, "d": digest}
+        context: dict[str, Any] = {"e": entry, "f": finding, "links": links, "d": digest}
         body = self.templates.render("issue.github.md.j2", **context)
         return {
             "key": key,
@@ -169,7 +148,7 @@ class GithubFormat:
         counts = Counter(run_id for e in members for run_id in set(e.finding.failing_runs))
         together = sorted(run_id for run_id, n in counts.items() if n >= 2)
         fingerprint = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:12]
-        context = {
+        context: dict[str, Any] = {
             "members": members,
             "platform": platform,
             "together": together,

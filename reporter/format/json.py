@@ -1,9 +1,15 @@
-"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts."""
+"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts.
+
+Strings are kept exactly as the platform gave them (scripts match on names); whatever a terminal
+could act on (C1 controls, bidirectional overrides, line separators) or cannot encode (a lone
+surrogate) is written as a ``\\uXXXX`` escape, so printing the JSON is as safe as reading it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 from reporter.analysis import Finding, RunRef
@@ -13,6 +19,7 @@ from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVer
 
 SCHEMA_VERSION = 1
 TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class JsonFormat:
@@ -26,7 +33,8 @@ class JsonFormat:
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
         }
-        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
     def triage(self, triage: Triage) -> str:
         """Verdicts for pull-request runs in the stable schema of docs/json-schema.md."""
@@ -37,7 +45,8 @@ class JsonFormat:
             "window_days": triage.window_days,
             "runs": [_run(run, links) for run in triage.runs],
         }
-        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:

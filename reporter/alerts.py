@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from reporter.analysis import FAILING, FLAKY, Analysis, failing_share
+from reporter.analysis import FAILING, FLAKY, Analysis
 from reporter.history import RunRecord
+from reporter.noise import failing_share
 
 
 @dataclass(frozen=True, slots=True)

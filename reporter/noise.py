@@ -1,0 +1,343 @@
+"""Recognise failures that one shared cause explains in a run attempt, so they make no sample flaky; pure.
+
+Per attempt, in this order: the whole run (far more samples failed than is normal on the platform),
+a contiguous tail of the run's tests (regression-id order) failing together, every tested sample of
+one category failing, and many samples failing with one exit code or ``missing_output``. A group
+counts only when its members failing together would be improbable if each failed at its own usual
+rate: that keeps a co-failing cluster of flaky samples (which fail together often) out of the noise.
+The method is explained in docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from reporter.config import AnalysisSettings
+from reporter.history import History, RunRecord
+
+Key = tuple[int, int]  # (run_id, attempt)
+RUN, TAIL, CATEGORY, SIGNATURE = "run", "tail", "category", "signature"
+
+
+@dataclass(frozen=True, slots=True)
+class InfraNoise:
+    """Failures in one run attempt that one infrastructure cause explains, set aside for those samples.
+
+    ``cause`` is ``run`` (most samples failed: the whole attempt is set aside), ``tail`` (every test
+    from ``first_test`` on failed), ``category`` (every tested sample of one category failed) or
+    ``signature`` (many samples failed the same way); ``signature`` says how: ``exit 5``,
+    ``missing_output``, ``category DVB``, or the failing share for a whole run.
+    """
+
+    run_id: int
+    attempt: int
+    platform: str
+    commit_sha: str
+    cause: str
+    signature: str
+    sample_ids: tuple[int, ...]
+    tests: int = 0
+    first_test: int | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.run_id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Noise:
+    """What shared causes explain: whole attempts set aside, and per attempt the samples set aside."""
+
+    events: tuple[InfraNoise, ...] = ()
+    broken: frozenset[Key] = frozenset()
+    explained: Mapping[Key, frozenset[int]] = field(default_factory=dict)
+    bars: Mapping[str, float] = field(default_factory=dict)
+
+
+def failing_share(run: RunRecord) -> float | None:
+    """The share of a run's tested samples that failed (None if it tested nothing)."""
+    tested = len(run.tested) + sum(1 for s in run.failures if s not in run.tested)
+    return len(run.failures) / tested if tested else None
+
+
+def infra_bars(runs: Sequence[RunRecord], settings: AnalysisSettings) -> dict[str, float]:
+    """Per platform, the failing share from which a run counts as infrastructure-broken."""
+    return _bars(runs, [failing_share(run) for run in runs], settings)
+
+
+def _bars(
+    runs: Sequence[RunRecord], shares: Sequence[float | None], settings: AnalysisSettings
+) -> dict[str, float]:
+    by_platform: dict[str, list[float]] = defaultdict(list)
+    for run, share in zip(runs, shares, strict=True):
+        if share is not None:
+            by_platform[run.platform].append(share)
+    bars = {}
+    for platform, values in by_platform.items():
+        median = statistics.median(values)
+        spread = statistics.median(abs(v - median) for v in values)
+        bars[platform] = max(
+            settings.infra_min_fraction, median + settings.infra_mad_factor * max(spread, 0.01)
+        )
+    return bars
+
+
+def shared_causes(runs: Sequence[RunRecord], history: History, settings: AnalysisSettings) -> Noise:
+    """Everything shared causes explain in ``runs`` (evidence attempts, oldest first)."""
+    shares = [failing_share(run) for run in runs]
+    bars = _bars(runs, shares, settings)
+    broken: dict[Key, InfraNoise] = {}
+    by_platform: dict[str, list[RunRecord]] = defaultdict(list)
+    for run, share in zip(runs, shares, strict=True):
+        if share is not None and share >= bars.get(run.platform, 1.0):
+            broken[run.key] = _whole_run(run, share)
+        else:
+            by_platform[run.platform].append(run)
+    events: list[InfraNoise] = []
+    for platform_runs in by_platform.values():
+        events += _platform_events(platform_runs, history, settings)
+    explained: dict[Key, set[int]] = defaultdict(set)
+    for event in events:
+        explained[event.key].update(event.sample_ids)
+    every = sorted([*broken.values(), *events], key=lambda e: (e.run_id, e.attempt, e.cause))
+    return Noise(
+        tuple(every),
+        frozenset(broken),
+        {key: frozenset(samples) for key, samples in explained.items()},
+        bars,
+    )
+
+
+def _whole_run(run: RunRecord, share: float) -> InfraNoise:
+    return InfraNoise(
+        run.run_id,
+        run.attempt,
+        run.platform,
+        run.commit_sha,
+        RUN,
+        f"{share:.0%} of samples failed",
+        tuple(sorted(run.failures)),
+        sum(len(tests) or 1 for tests in run.failed_regressions.values()) or len(run.failures),
+    )
+
+
+def _platform_events(runs: list[RunRecord], history: History, settings: AnalysisSettings) -> list[InfraNoise]:
+    """Two passes: usual failure rates from all failures, then from those no cause explained."""
+    suite = _Suite(history)
+    typical = statistics.median(len(run.failures) for run in runs) if runs else 0.0
+    events: list[InfraNoise] = []
+    for _ in range(2):
+        rates = _log_rates(runs, {e.key: e.sample_ids for e in events})
+        found = _Detector(suite, rates, settings, typical)
+        again = [event for run in runs if found.may_explain(run) for event in found.events(run)]
+        if not again:
+            return again
+        if [e.key for e in again] == [e.key for e in events]:
+            break  # the second pass found the same causes
+        events = again
+    return events
+
+
+def _log_rates(runs: Iterable[RunRecord], explained: Mapping[Key, Iterable[int]]) -> dict[int, float]:
+    """Per sample, the log of its usual failure rate here, ``(failures + 0.5) / (runs + 1)``."""
+    groups: dict[int, tuple[frozenset[int], int]] = {}
+    failed: Counter[int] = Counter()
+    extra: Counter[int] = Counter()
+    for run in runs:
+        tested, count = groups.get(id(run.tested), (run.tested, 0))
+        groups[id(run.tested)] = (tested, count + 1)
+        failed.update(run.failures.keys())
+        extra.update(run.failures.keys() - run.tested)
+    for samples in explained.values():
+        failed.subtract(samples)
+    seen: Counter[int] = Counter(extra)
+    for tested, count in groups.values():
+        for sample_id in tested:
+            seen[sample_id] += count
+    return {s: math.log((failed[s] + 0.5) / (n + 1)) for s, n in seen.items()}
+
+
+class _Suite:
+    """The order in which a run reaches its tests, and its samples' categories, cached per tested set."""
+
+    def __init__(self, history: History) -> None:
+        self.tests = history.sample_tests
+        self.categories = history.categories
+        self._order: dict[int, list[tuple[int, int]]] = {}
+        self._sizes: dict[int, Counter[str]] = {}
+
+    def order(self, tested: frozenset[int]) -> list[tuple[int, int]]:
+        """(test, sample) pairs in the order the run reached them; samples stand for tests if unknown."""
+        found = self._order.get(id(tested))
+        if found is None:
+            if self.tests:
+                found = sorted((r, s) for s in tested for r in self.tests.get(s, ()))
+            else:
+                found = [(s, s) for s in sorted(tested)]
+            self._order[id(tested)] = found
+        return found
+
+    def failing_tests(self, run: RunRecord, sample_id: int) -> list[tuple[int, str | None]]:
+        """(test, signature) for each failing test of a sample in a run, as well as is known."""
+        if not self.tests:
+            return [(sample_id, _signature_of(run, sample_id))]
+        detailed = run.failed_tests.get(sample_id)
+        if detailed:
+            return [(t.regression_id, signature(t.status, t.exit_code, t.expected_rc)) for t in detailed]
+        ids = run.failed_regressions.get(sample_id) or self.tests.get(sample_id, ())
+        kind = _signature_of(run, sample_id)
+        return [(r, kind) for r in ids]
+
+    def category_sizes(self, tested: frozenset[int]) -> Counter[str]:
+        """How many tested samples each category has in a run with this tested set."""
+        found = self._sizes.get(id(tested))
+        if found is None:
+            found = Counter(c for s in tested for c in self.categories.get(s, ()))
+            self._sizes[id(tested)] = found
+        return found
+
+
+def signature(status: str, exit_code: int | None, expected_rc: int | None) -> str | None:
+    """How a test failed, when that could be a shared cause: ``missing_output`` or an unexpected exit."""
+    if status == "missing_output":
+        return "missing_output"
+    if exit_code is not None and exit_code != (expected_rc or 0):
+        return f"exit {exit_code}"
+    return None  # a wrong output with the expected exit code: the test's own business
+
+
+def _signature_of(run: RunRecord, sample_id: int) -> str | None:
+    types = run.failures.get(sample_id, ())
+    return "missing_output" if types == ("missing_output",) else None
+
+
+class _Failing:
+    """The failing tests of one attempt, per sample, worked out only for the samples asked about."""
+
+    def __init__(self, suite: _Suite, run: RunRecord) -> None:
+        self.suite, self.run = suite, run
+        self._tests: dict[int, list[tuple[int, str | None]]] = {}
+
+    def tests(self, sample_id: int) -> list[tuple[int, str | None]]:
+        found = self._tests.get(sample_id)
+        if found is None:
+            found = self.suite.failing_tests(self.run, sample_id) if sample_id in self.run.failures else []
+            self._tests[sample_id] = found
+        return found
+
+    def ids(self, sample_id: int) -> list[int]:
+        return [r for r, _ in self.tests(sample_id)]
+
+    def kind(self, sample_id: int) -> str | None:
+        """The one way all of a sample's failing tests failed, if they share a shared-cause signature."""
+        kinds = {k for _, k in self.tests(sample_id)}
+        return kinds.pop() if len(kinds) == 1 else None
+
+
+class _Detector:
+    """Finds the shared causes of one attempt's failures, given each sample's usual failure rate."""
+
+    def __init__(
+        self, suite: _Suite, rates: Mapping[int, float], settings: AnalysisSettings, typical: float
+    ) -> None:
+        self.suite, self.rates, self.settings = suite, rates, settings
+        self.bar = math.log(settings.noise_alpha)
+        self.mass = max(settings.mass_min_samples, math.ceil(3 * typical))
+
+    def may_explain(self, run: RunRecord) -> bool:
+        """A quick look: could any cause be found in this attempt?"""
+        failures = run.failures
+        if len(failures) >= self.settings.category_min_samples and self.suite.categories:
+            return True
+        if len(failures) >= self.mass:
+            return True
+        order = self.suite.order(run.tested)
+        return bool(order) and order[-1][1] in failures
+
+    def improbable(self, samples: Iterable[int]) -> bool:
+        """Would these samples all failing in one run be improbable if each failed independently?"""
+        return sum(self.rates.get(s, 0.0) for s in samples) <= self.bar
+
+    def events(self, run: RunRecord) -> list[InfraNoise]:
+        failing = _Failing(self.suite, run)
+        events: list[InfraNoise] = []
+        done: set[int] = set()
+        for finder in (self._tail, self._categories, self._signatures):
+            for event in finder(run, failing, done):
+                events.append(event)
+                done.update(event.sample_ids)
+        return [self._widen(event, failing, done) for event in events]
+
+    def _event(self, run: RunRecord, cause: str, sig: str, samples: Iterable[int], tests: int) -> InfraNoise:
+        return InfraNoise(
+            run.run_id, run.attempt, run.platform, run.commit_sha, cause, sig, tuple(sorted(samples)), tests
+        )
+
+    def _tail(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+        """Every test from some point to the end of the run failed."""
+        order = self.suite.order(run.tested)
+        length = 0
+        for regression_id, sample_id in reversed(order):
+            if regression_id not in failing.ids(sample_id):
+                break
+            length += 1
+        if length < self.settings.tail_min_tests:
+            return []
+        start = order[-length][0]
+        members = {s for _, s in order[-length:]}
+        inside = [s for s in members if min(failing.ids(s)) >= start]
+        if not self.improbable(members):
+            return []
+        kinds = Counter(k for s in members for _, k in failing.tests(s) if k)
+        sig = kinds.most_common(1)[0][0] if kinds else "failed"
+        return [replace(self._event(run, TAIL, sig, inside, length), first_test=start)]
+
+    def _categories(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+        """Every tested sample of one category failed."""
+        if not self.suite.categories:
+            return []
+        members: dict[str, list[int]] = defaultdict(list)
+        for sample_id in run.failures:
+            for label in self.suite.categories.get(sample_id, ()):
+                members[label].append(sample_id)
+        sizes = self.suite.category_sizes(run.tested)
+        found = []
+        for label, samples in sorted(members.items()):
+            whole = len(samples) >= max(sizes.get(label, 0), self.settings.category_min_samples)
+            fresh = [s for s in samples if s not in done]
+            if whole and fresh and self.improbable(samples):
+                found.append(self._event(run, CATEGORY, f"category {label}", fresh, len(samples)))
+                done.update(fresh)
+        return found
+
+    def _signatures(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+        """Many samples failed the same way (one unexpected exit code, or no output)."""
+        if len(run.failures) - len(done) < self.mass:
+            return []
+        groups: dict[str, list[int]] = defaultdict(list)
+        for sample_id in run.failures:
+            sig = failing.kind(sample_id)
+            if sample_id not in done and sig is not None:
+                groups[sig].append(sample_id)
+        return [
+            self._event(run, SIGNATURE, sig, samples, len(samples))
+            for sig, samples in sorted(groups.items())
+            if len(samples) >= self.mass and self.improbable(samples)
+        ]
+
+    def _widen(self, event: InfraNoise, failing: _Failing, done: set[int]) -> InfraNoise:
+        """Failures of the same unusual kind elsewhere in the attempt have the same cause."""
+        if not event.signature.startswith(("exit ", "missing_output")):
+            return event
+        more = [s for s in failing.run.failures if s not in done and failing.kind(s) == event.signature]
+        if not more:
+            return event
+        done.update(more)
+        samples = tuple(sorted([*event.sample_ids, *more]))
+        return replace(
+            event, sample_ids=samples, tests=event.tests + sum(len(failing.tests(s)) for s in more)
+        )

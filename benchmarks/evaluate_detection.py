@@ -13,23 +13,15 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from benchmarks.common import END, platform, settings_for
 from reporter import jobs
 from reporter.analysis import FAILING, FLAKY, decayed_flip_rate
 from reporter.history import History
-from reporter.simulator import Profile, Scenario, generate
+from reporter.simulator import PROFILES, Scenario, generate
 
-BASE = Profile(days=30, samples=60, commits_per_day=3, pending_runs=0)
-PROFILES = {
-    "small": replace(BASE, days=14, samples=20),
-    "quiet": replace(BASE, flaky_share=0.08, flaky_rates=(0.04, 0.08), infra_share=0.005, cancel_share=0.01),
-    "realistic": BASE,
-    "noisy": replace(BASE, infra_share=0.15, cancel_share=0.10, rerun_share=0.3, pull_requests=8),
-    "large": replace(BASE, samples=150, commits_per_day=5),
-}
 Pairs = set[tuple[int, str]]
 
 

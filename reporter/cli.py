@@ -261,7 +261,18 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--days", default=14, show_default=True)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Days of history [default: 14, or the profile's].",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    default=None,
+    help="A named history: small, quiet, realistic, noisy, large or hard (shared causes, bursts, clusters).",
+)
 @click.option("--token", default="sim-token", show_default=True, help="Bearer token the simulator accepts.")
 @click.option("--rate-limit", default=120, show_default=True, help="Requests per window per token.")
 @click.option("--window", default=60.0, show_default=True, help="Rate-limit window in seconds.")
@@ -272,7 +283,8 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 def simulate(
     port: int,
     seed: int,
-    days: int,
+    days: int | None,
+    profile_name: str | None,
     token: str,
     rate_limit: int,
     window: float,
@@ -286,16 +298,25 @@ def simulate(
     \b
     Example:
       reporter simulate --port 8080 --seed 7
+      reporter simulate --profile hard --days 30
       SAMPLE_PLATFORM_TOKEN=sim-token reporter --config sim.yaml poll
     """
     import threading
+    from dataclasses import replace
 
     from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
+    from reporter.simulator.scenario import PROFILES
     from reporter.simulator.server import READ_SCOPES
 
+    if profile_name is not None and profile_name not in PROFILES:
+        raise click.BadParameter(
+            f"{profile_name!r}; choose one of {', '.join(PROFILES)}", param_hint="--profile"
+        )
+    profile = PROFILES[profile_name] if profile_name else Profile(days=14)
+    profile = replace(profile, days=days) if days is not None else profile
     faults = Faults(error_rate, drop_rate, malformed_rate, latency, seed)
     server = SimulatedPlatform(
-        generate(seed, Profile(days=days)),
+        generate(seed, profile),
         tokens={token: READ_SCOPES},
         rate_limit=rate_limit,
         rate_window=window,

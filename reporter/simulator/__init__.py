@@ -5,7 +5,7 @@
 its observed deviations, with switches that inject faults.
 """
 
-from reporter.simulator.scenario import Profile, Scenario, generate
+from reporter.simulator.scenario import PROFILES, Profile, Scenario, generate
 from reporter.simulator.server import Faults, SimulatedPlatform
 
-__all__ = ["Faults", "Profile", "Scenario", "SimulatedPlatform", "generate"]
+__all__ = ["PROFILES", "Faults", "Profile", "Scenario", "SimulatedPlatform", "generate"]

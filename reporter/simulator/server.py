@@ -20,6 +20,8 @@ from reporter.simulator import views
 from reporter.simulator.scenario import REPOSITORY, Scenario, SimRun
 
 READ_SCOPES = ("runs:read", "results:read")
+# The live server accepts only the statuses it can derive (the contract also lists skipped, running).
+SAMPLE_STATUSES = ("pass", "fail", "missing_output", "not_started")
 logger = logging.getLogger(__name__)
 Reply = tuple[int, Any]
 
@@ -281,10 +283,16 @@ def _summary(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> R
 
 
 def _samples(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:
+    _int(query, "limit", 50, 1, 100)
+    _int(query, "offset", 0, 0, 2147483647)
+    status = query.get("status")
+    if status and status not in SAMPLE_STATUSES:
+        return 400, _error("validation_error", f"Invalid status: {status}", {})
     run = sim.run_by_id(ids[0])
     if run is None:
         return 404, _error("not_found", f"Run {ids[0]} not found.", {})
-    return _page(views.run_samples(sim.scenario, run, sim.clock()), query)
+    rows = views.filter_samples(views.run_samples(sim.scenario, run, sim.clock()), query)
+    return _page(rows, query)
 
 
 def _error_summary(sim: SimulatedPlatform, ids: list[int], query: dict[str, str]) -> Reply:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from datetime import datetime
 from typing import Any
 
-from reporter.simulator.scenario import REPOSITORY, Attempt, Scenario, SimRun
+from reporter.simulator.scenario import REPOSITORY, Attempt, RegressionTest, Scenario, SimRun
+from reporter.simulator.suite import fault_code
 
 SEVERITY = {"exit_code_mismatch": "error", "missing_output": "error", "diff_mismatch": "warning"}
 _RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+_EXTENSIONS = {"srt": "srt", "ttxt": "txt", "webvtt": "vtt", "spupng": "xml"}
 
 
 def zulu(moment: datetime | None) -> str | None:
@@ -90,50 +93,117 @@ def _sample_of(scenario: Scenario) -> dict[int, tuple[int | None, str | None]]:
     return table
 
 
+def _test(scenario: Scenario, regression_id: int, sample_id: int | None) -> RegressionTest:
+    found = scenario.suite.get(regression_id)
+    return found or RegressionTest(regression_id, sample_id, ("General",), 0, "-autoprogram -out=srt")
+
+
+def exit_code(test: RegressionTest, platform: str, attempt: Attempt, verdict: str) -> int:
+    """The exit code a result row holds, consistent with its verdict."""
+    code = attempt.exit_codes.get(test.regression_id)
+    if verdict in ("pass", "diff_mismatch"):
+        return test.expected_rc
+    if verdict == "missing_output":
+        return test.expected_rc if code is None else code
+    if code is None or code == test.expected_rc:
+        return fault_code(test.sample_id, platform, test.expected_rc)
+    return code
+
+
+def errors_of(verdict: str, code: int, expected: int) -> list[str]:
+    """The error items the platform derives from one result row, in its order."""
+    found = ["exit_code_mismatch"] if code != expected else []
+    return found + ([verdict] if verdict in ("missing_output", "diff_mismatch") else [])
+
+
+def sample_status(verdict: str) -> str:
+    if verdict == "missing_output":
+        return "missing_output"
+    return "pass" if verdict == "pass" else "fail"
+
+
+def _runtime(run: SimRun, regression_id: int, verdict: str) -> int:
+    base = 400 + (regression_id * 7919 + run.run_id * 104729) % 9000
+    return base * (3 if run.platform == "windows" else 2) // 2 + (30000 if verdict == "missing_output" else 0)
+
+
 def run_samples(scenario: Scenario, run: SimRun, now: datetime) -> list[dict[str, Any]]:
+    """One row per regression test with a result in the attempt in force (tests not run are absent)."""
+    attempt = attempt_at(run, now)
     results = visible_results(run, now)
+    if attempt is None or not results:
+        return []
+    table = _sample_of(scenario)
     rows = []
-    for regression_id, (sample_id, name) in sorted(_sample_of(scenario).items()):
-        verdict = results.get(regression_id)
-        if verdict is None:
-            status = "not_started"
-        elif verdict == "missing_output":
-            status = "missing_output"
-        else:
-            status = "pass" if verdict == "pass" else "fail"
-        if regression_id not in results and run_status(run, now) in ("pass", "fail"):
-            continue  # not part of this run (e.g. a sample added later)
+    for regression_id in sorted(results):
+        verdict = results[regression_id]
+        sample_id, name = table.get(regression_id, (None, None))
+        test = _test(scenario, regression_id, sample_id)
+        code = exit_code(test, run.platform, attempt, verdict)
+        output = {"output_id": regression_id * 10 + 1, "filename": _output_name(test), "status": "pass"}
+        output["status"] = "fail" if verdict == "diff_mismatch" else "pass"
         rows.append(
             {
                 "regression_test_id": regression_id,
                 "sample_id": sample_id,
                 "sample_name": name,
-                "categories": ["General"],
-                "command": "-autoprogram -out=srt",
-                "status": status,
-                "runtime_ms": 1200 if verdict else None,
-                "exit_code": None if verdict is None else (10 if verdict == "exit_code_mismatch" else 0),
-                "expected_rc": 0,
-                "outputs": [],
+                "status": sample_status(verdict),
+                "exit_code": code,
+                "expected_rc": test.expected_rc,
+                "runtime_ms": _runtime(run, regression_id, verdict),
+                "command": test.command,
+                "categories": list(test.categories),
+                "outputs": [] if verdict == "missing_output" else [output],
             }
         )
     return rows
 
 
+def _output_name(test: RegressionTest) -> str:
+    match = re.search(r"-out=(\w+)", test.command)
+    extension = _EXTENSIONS.get(match.group(1) if match else "srt", "srt")
+    return f"test-{test.regression_id}.{extension}"
+
+
+def filter_samples(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    """The live server's ``status``, ``name``, ``tag`` and ``category`` filters (tags: none here)."""
+    if query.get("status"):
+        rows = [r for r in rows if r["status"] == query["status"]]
+    if query.get("name"):
+        rows = [r for r in rows if r["sample_name"] and query["name"].lower() in r["sample_name"].lower()]
+    if query.get("tag"):
+        rows = []
+    if query.get("category"):
+        wanted = query["category"].lower()
+        rows = [r for r in rows if wanted in [c.lower() for c in r["categories"]]]
+    return rows
+
+
 def run_summary(scenario: Scenario, run: SimRun, now: datetime) -> dict[str, Any]:
-    results = visible_results(run, now)
-    verdicts = list(results.values())
+    rows = run_samples(scenario, run, now)
+    statuses = [r["status"] for r in rows]
+    total = len(_sample_of(scenario))
+    errors = sum(len(errors_of(_verdict(r), r["exit_code"], r["expected_rc"])) for r in rows)
+    duration = sum(r["runtime_ms"] for r in rows)
     return {
         "run_id": run.run_id,
         "status": run_status(run, now),
-        "total_samples": len(_sample_of(scenario)),
-        "pass_count": verdicts.count("pass"),
-        "fail_count": sum(1 for v in verdicts if v in ("exit_code_mismatch", "diff_mismatch")),
-        "skipped_count": 0,
-        "missing_output_count": verdicts.count("missing_output"),
-        "error_count": sum(1 for v in verdicts if v != "pass"),
-        "duration_ms": 1200 * len(verdicts),
+        "total_samples": total,
+        "pass_count": statuses.count("pass"),
+        "fail_count": statuses.count("fail"),
+        "skipped_count": max(0, total - len(rows)),
+        "missing_output_count": statuses.count("missing_output"),
+        "error_count": errors,
+        "duration_ms": duration or None,
     }
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row["status"] == "missing_output":
+        return "missing_output"
+    if row["status"] == "fail" and row["exit_code"] == row["expected_rc"]:
+        return "diff_mismatch"
+    return "exit_code_mismatch" if row["status"] == "fail" else "pass"
 
 
 def error_buckets(
@@ -141,35 +211,39 @@ def error_buckets(
 ) -> list[dict[str, Any]]:
     """Groups in order of first appearance, as the live server returns them."""
     table = _sample_of(scenario)
+    attempt = attempt_at(run, now)
     failures = [(r, v) for r, v in visible_results(run, now).items() if v != "pass"]
     random.Random(run.run_id).shuffle(failures)
-    seen = offset_time(attempt_at(run, now).completed_at) if failures else None  # type: ignore[union-attr]
+    seen = offset_time(attempt.completed_at) if failures and attempt else None
     groups: dict[str, dict[str, Any]] = {}
-    for regression_id, error_type in failures:
-        sample_id = table[regression_id][0]
-        key = {
-            "type": error_type,
-            "sample_id": str(sample_id),
-            "regression_id": str(regression_id),
-            "severity": SEVERITY[error_type],
-        }[group_by]
-        group = groups.setdefault(
-            key,
-            {
-                "group_by": group_by,
-                "key": key,
-                "count": 0,
-                "severity": "info",
-                "sample_ids": [],
-                "first_seen_at": seen,
-                "last_seen_at": seen,
-            },
-        )
-        group["count"] += 1
-        if _RANK[SEVERITY[error_type]] > _RANK[group["severity"]]:
-            group["severity"] = SEVERITY[error_type]
-        if sample_id is not None and sample_id not in group["sample_ids"]:
-            group["sample_ids"].append(sample_id)
+    for regression_id, verdict in failures:
+        sample_id = table.get(regression_id, (None, None))[0]
+        test = _test(scenario, regression_id, sample_id)
+        code = exit_code(test, run.platform, attempt, verdict) if attempt else test.expected_rc
+        for error_type in errors_of(verdict, code, test.expected_rc):
+            key = {
+                "type": error_type,
+                "sample_id": str(sample_id),
+                "regression_id": str(regression_id),
+                "severity": SEVERITY[error_type],
+            }[group_by]
+            group = groups.setdefault(
+                key,
+                {
+                    "group_by": group_by,
+                    "key": key,
+                    "count": 0,
+                    "severity": SEVERITY[error_type],
+                    "sample_ids": [],
+                    "first_seen_at": seen,
+                    "last_seen_at": seen,
+                },
+            )
+            group["count"] += 1
+            if _RANK[SEVERITY[error_type]] > _RANK[group["severity"]]:
+                group["severity"] = SEVERITY[error_type]
+            if sample_id is not None and sample_id not in group["sample_ids"]:
+                group["sample_ids"].append(sample_id)
     buckets = list(groups.values())
     return [b for b in buckets if severity is None or b["severity"] == severity]
 

@@ -28,6 +28,7 @@ class Platform:
     commits: dict[str, list[int]]
     pulls: dict[int, list[int]]
     in_pull: Sequence[bool]  # per position: a pull-request run
+    aside: Sequence[bool]  # per position: off master's line (a pull request, a re-run of an old commit)
     shas: Sequence[str]  # per position: the commit
     pr_numbers: Sequence[int | None]  # per position: the pull request, if any
     days: Sequence[int]  # per position: the day it completed (proleptic ordinal), or -run_id
@@ -38,15 +39,18 @@ class Platform:
 class Series:
     """One sample on one platform: observation ``k`` is run ``platform.runs[positions[k]]``.
 
-    ``pulls_before[k]`` counts the pull-request observations among the first ``k``, so that the master
-    observations between two failures are counted without walking the series.
+    Master's line is its commits in the order they first ran, each with its re-runs and restarts;
+    pull-request runs and later re-runs of an older commit stand aside from it (a pull request
+    branched before a regression passes while master fails). ``aside_before[k]`` counts the
+    observations aside among the first ``k``, so that the master observations between two failures
+    are counted without walking the series.
     """
 
     platform: Platform
     sample_id: int
     positions: Sequence[int]
     failed: list[int]  # observation indices, ascending
-    pulls_before: Sequence[int]
+    aside_before: Sequence[int]
     whole: bool = True  # False once observations were set aside: then the platform's ``mixed`` is stale
     _failset: set[int] | None = field(default=None, repr=False)
 
@@ -61,24 +65,24 @@ class Series:
             self._failset = set(self.failed)
         return k in self._failset
 
-    def in_pull(self, k: int) -> bool:
-        return self.pulls_before[k + 1] != self.pulls_before[k]
+    def is_aside(self, k: int) -> bool:
+        return self.aside_before[k + 1] != self.aside_before[k]
 
     @property
     def masters(self) -> int:
-        """Master (non pull-request) observations."""
-        return len(self.positions) - self.pulls_before[-1]
+        """Observations on master's line."""
+        return len(self.positions) - self.aside_before[-1]
 
     def masters_between(self, i: int, j: int) -> int:
-        """Master observations strictly between observations ``i < j``."""
+        """Observations on master's line strictly between observations ``i < j``."""
         if j <= i + 1:
             return 0
-        return (j - i - 1) - (self.pulls_before[j] - self.pulls_before[i + 1])
+        return (j - i - 1) - (self.aside_before[j] - self.aside_before[i + 1])
 
     def masters_after(self, k: int) -> int:
-        """Master observations after observation ``k``."""
+        """Observations on master's line after observation ``k``."""
         n = len(self.positions)
-        return (n - k - 1) - (self.pulls_before[n] - self.pulls_before[k + 1])
+        return (n - k - 1) - (self.aside_before[n] - self.aside_before[k + 1])
 
     def observes(self, position: int) -> int | None:
         """The observation index of a run position, or None if the sample was not tested there."""
@@ -90,8 +94,8 @@ class Series:
         keep = [k for k in range(len(self)) if self.run(k).key not in keys]
         failed = [i for i, k in enumerate(keep) if self.fails(k)]
         positions = [self.positions[k] for k in keep]
-        pulls = _pulls_before(positions, self.platform.in_pull)
-        return Series(self.platform, self.sample_id, positions, failed, pulls, whole=False)
+        aside = _aside_before(positions, self.platform.aside)
+        return Series(self.platform, self.sample_id, positions, failed, aside, whole=False)
 
     def mixed_commits(self) -> set[str]:
         """Commits on which this sample both passed and failed on this platform."""
@@ -114,8 +118,9 @@ class Series:
 
     def master_neighbours(self, k: int, reach: int = 3) -> list[int]:
         """Up to ``reach`` observations on each side of ``k`` from runs outside pull requests."""
-        left = (i for i in range(k - 1, -1, -1) if not self.in_pull(i))
-        right = (i for i in range(k + 1, len(self)) if not self.in_pull(i))
+        pulled, positions = self.platform.in_pull, self.positions
+        left = (i for i in range(k - 1, -1, -1) if not pulled[positions[i]])
+        right = (i for i in range(k + 1, len(self)) if not pulled[positions[i]])
         return [*itertools.islice(left, reach), *itertools.islice(right, reach)]
 
 
@@ -157,6 +162,7 @@ def _platform_series(runs: list[RunRecord], explained: Mapping[Key, frozenset[in
         dict(commits),
         dict(pulls),
         [run.pr_number is not None for run in runs],
+        _aside(runs),
         [run.commit_sha for run in runs],
         [run.pr_number for run in runs],
         [run.completed_at.toordinal() if run.completed_at else -run.run_id for run in runs],
@@ -187,14 +193,14 @@ def _series(
         if not merged:
             continue
         if merged is not parts[0]:
-            pulls_before: Sequence[int] = _pulls_before(merged, platform.in_pull)
+            aside: Sequence[int] = _aside_before(merged, platform.aside)
         elif id(merged) in prefixes:  # a list shared by every sample the same runs tested
-            pulls_before = prefixes[id(merged)]
+            aside = prefixes[id(merged)]
         else:
-            pulls_before = prefixes[id(merged)] = _pulls_before(merged, platform.in_pull)
+            aside = prefixes[id(merged)] = _aside_before(merged, platform.aside)
         found = failing.get(sample_id, ())
         failed = list(range(len(found))) if len(found) == len(merged) else _indices(merged, found)
-        made[sample_id] = Series(platform, sample_id, merged, failed, pulls_before)
+        made[sample_id] = Series(platform, sample_id, merged, failed, aside)
     return made
 
 
@@ -205,8 +211,23 @@ def _indices(merged: Sequence[int], found: Sequence[int]) -> list[int]:
     return [bisect.bisect_left(merged, p) for p in found]
 
 
-def _pulls_before(positions: Sequence[int], in_pull: Sequence[bool]) -> list[int]:
-    return list(itertools.accumulate((in_pull[p] for p in positions), initial=0))
+def _aside_before(positions: Sequence[int], aside: Sequence[bool]) -> list[int]:
+    return list(itertools.accumulate((aside[p] for p in positions), initial=0))
+
+
+def _aside(runs: Sequence[RunRecord]) -> list[bool]:
+    """Per position: a pull-request run, or a master run of a commit older than one already run."""
+    rank: dict[str, int] = {}
+    newest = -1
+    found = []
+    for run in runs:
+        if run.pr_number is not None:
+            found.append(True)
+            continue
+        order = rank.setdefault(run.commit_sha, len(rank))
+        newest = max(newest, order)
+        found.append(order < newest)
+    return found
 
 
 def _mixed(

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 from reporter.config import AnalysisSettings
 from reporter.observations import Series
+from reporter.spells import broken_spells
 
 FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
-LOCAL_REACH = 10  # master observations on each side of a streak that say how often the sample failed there
-END_CHANCE = 0.01  # a final streak this unlikely at the sample's failure rate is a regression
-MID_CHANCE = 0.05  # expected number of such streaks anywhere in the series, for a streak in the middle
 RECOVERY_CHANCE = 0.05  # a flaky sample is recovered once a quiet stretch this unlikely has passed
 
 
@@ -36,17 +34,12 @@ def judge(data: Series, settings: AnalysisSettings) -> Verdict | None:
     if not data.failed:
         return None
     mixed = data.mixed_commits()
-    streaks = _streaks(data, settings.regression_min_streak, mixed)
-    in_streaks = {k for streak in streaks for k in streak}
-    masters = len(data) - data.pulls_before[len(data)]
-    positions, in_pull = data.positions, data.platform.in_pull
-    outside = [k for k in data.failed if not in_pull[positions[k]] and k not in in_streaks]
-    background = _rate(outside, masters - len(in_streaks))
-    real = [s for s in streaks if _regression(data, s, background, in_streaks)]
-    episodes = [_episode(data, streak) for streak in real]
+    real = _regressions(data, settings, mixed)
+    episodes = [_episode(data, spell) for spell in real]
     covered = {k for episode in episodes for k in episode}
     first = min((episode[0] for episode in episodes), default=len(data))
-    loose = [k for k in data.failed if k not in covered and not (k > first and in_pull[positions[k]])]
+    positions, aside = data.positions, data.platform.aside
+    loose = [k for k in data.failed if k not in covered and not (k > first and aside[positions[k]])]
     flaky_enough = _flaky_enough(data, loose, mixed, settings)
     if real and data.masters_after(real[-1][-1]) < settings.recovery_passes:
         onset = episodes[-1][0]
@@ -63,66 +56,27 @@ def judge(data: Series, settings: AnalysisSettings) -> Verdict | None:
     return Verdict(STABLE, tuple(data.failed), None, disagreements, _events(data, data.failed), 0)
 
 
-def _streaks(data: Series, min_streak: int, mixed: set[str]) -> list[list[int]]:
-    """Maximal runs of master failures with no master pass between them, on commits that never passed.
+def _regressions(data: Series, settings: AnalysisSettings, mixed: set[str]) -> list[list[int]]:
+    """The broken spells on master's line (reporter/spells.py) that count as regressions.
 
-    Pull-request runs do not interrupt a streak: a pull request branched before a regression passes
-    while master fails.
+    A spell needs ``regression_min_streak`` failures; one that ended, with a failure on a commit that
+    also passed, was flakiness bunched in time (the same code passed), not a regression.
     """
-    positions, in_pull, shas = data.positions, data.platform.in_pull, data.platform.shas
-    before = data.pulls_before
-    streaks: list[list[int]] = []
-    current: list[int] = []
-    for k in data.failed:
-        p = positions[k]
-        if in_pull[p]:
+    positions, aside, before = data.positions, data.platform.aside, data.aside_before
+    masters = [k for k in data.failed if not aside[positions[k]]]
+    line = [k - before[k] for k in masters]
+    shas = data.platform.shas
+    found = []
+    spells = broken_spells(line, data.masters)
+    for number, spell in enumerate(spells, start=1):
+        failures = [masters[i] for i in spell]
+        if len(failures) < settings.regression_min_streak:
             continue
-        if shas[p] in mixed:  # a failure on a commit that also passed belongs to no streak, and ends one
-            if len(current) >= min_streak:
-                streaks.append(current)
-            current = []
-        elif current and k - current[-1] - 1 == before[k] - before[current[-1] + 1]:
-            current.append(k)  # every observation between the two is a pull request's
-        else:
-            if len(current) >= min_streak:
-                streaks.append(current)
-            current = [k]
-    if len(current) >= min_streak:
-        streaks.append(current)
-    return streaks
-
-
-def _rate(failures: list[int], observations: int) -> float:
-    return len(failures) / observations if observations > 0 else 0.0
-
-
-def _regression(data: Series, streak: list[int], background: float, in_streaks: set[int]) -> bool:
-    """Is this streak too long to be chance at the rate the sample fails around it?"""
-    rate = max(background, _local_rate(data, streak, in_streaks))
-    if rate <= 0:
-        return True
-    if rate >= 1:
-        return False
-    chance = rate ** len(streak)
-    if data.masters_after(streak[-1]) == 0:
-        return chance <= END_CHANCE
-    return chance * len(data) * (1 - rate) <= MID_CHANCE
-
-
-def _local_rate(data: Series, streak: list[int], in_streaks: set[int]) -> float:
-    """The failure share among the nearest master observations on either side of a streak, the higher."""
-    best = 0.0
-    for step, start in ((-1, streak[0] - 1), (1, streak[-1] + 1)):
-        seen = failed = 0
-        k = start
-        while 0 <= k < len(data) and seen < LOCAL_REACH:
-            if not data.in_pull(k):
-                seen += 1
-                failed += data.fails(k) and k not in in_streaks
-            k += step
-        if seen >= LOCAL_REACH // 2:
-            best = max(best, failed / seen)
-    return best
+        current = number == len(spells) and data.masters_after(failures[-1]) < settings.recovery_passes
+        if not current and mixed and any(shas[positions[k]] in mixed for k in failures):
+            continue
+        found.append(failures)
+    return found
 
 
 def _episode(data: Series, streak: list[int]) -> list[int]:
@@ -132,7 +86,7 @@ def _episode(data: Series, streak: list[int]) -> list[int]:
     observations from it to the streak failed.
     """
     start = streak[0]
-    failures = [k for k in data.failed if k < start and not data.in_pull(k)]
+    failures = [k for k in data.failed if k < start and not data.is_aside(k)]
     joined = 0
     for count, k in enumerate(reversed(failures), start=1):
         span = data.masters_between(k, start) + 1
@@ -151,9 +105,24 @@ def _flaky_enough(data: Series, loose: list[int], mixed: set[str], settings: Ana
 
 
 def _events(data: Series, failures: Sequence[int]) -> int:
-    """Independent failure events: each master commit once, each pull request once (its own bug?)."""
-    positions, shas, pulls = data.positions, data.platform.shas, data.platform.pr_numbers
-    return len({shas[p] if pulls[p] is None else pulls[p] for p in (positions[k] for k in failures)})
+    """Independent failure events: each streak of consecutive master failures once, each pull request once.
+
+    A regression that lasted two commits fails twice in a row and then never again: one event. A
+    pull request's failures may be its own bug: one event however many pushes and re-runs it had.
+    """
+    positions, aside, pulls = data.positions, data.platform.aside, data.platform.pr_numbers
+    shas, before = data.platform.shas, data.aside_before
+    streaks, last = 0, -1
+    apart: set[object] = set()
+    for k in failures:
+        p = positions[k]
+        if aside[p]:  # a pull request counts once; a re-run of an old commit once per commit
+            apart.add(shas[p] if pulls[p] is None else pulls[p])
+            continue
+        if last < 0 or k - last - 1 != before[k] - before[last + 1]:
+            streaks += 1  # a master pass lies between this failure and the previous one
+        last = k
+    return streaks + len(apart)
 
 
 def _recovered(data: Series, loose: list[int]) -> bool:

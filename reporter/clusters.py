@@ -2,9 +2,9 @@
 
 Per platform, for every pair of flaky samples, Fisher's exact test (one-sided, hypergeometric) over
 the run attempts both were tested in asks whether they failed together more often than independent
-samples with their failure counts would; a pair is linked when its p-value is below
-``cluster_alpha`` divided by the number of pairs (Bonferroni) and when the failures coincide in the
-same attempt rather than merely in the same period (bursts on a bad day are not one cause).
+samples with their failure counts would. A pair is linked when its p-value is below
+``cluster_alpha`` divided by the number of pairs (Bonferroni) and when each mostly fails when the
+other does (one cause firing in a run makes most of its samples fail there).
 Linked samples form clusters. Details in docs/analysis.md ("Co-failing clusters").
 """
 
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 from reporter.config import AnalysisSettings
 from reporter.history import RunRecord
-
-NEAR_LAGS = (1, 2, 3)  # attempts either side: coincidences there measure how bunched in time failures are
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,27 +119,20 @@ class _Bits:
 
 
 def _link(a: _Bits, b: _Bits, pairs: int, alpha: float) -> float | None:
-    """The Fisher p-value of two samples failing together, if significant and not merely bunched in time."""
+    """The Fisher p-value of two samples failing in the same attempts, if they are linked."""
     fa, fb = a.failed, b.failed
     together = (fa & fb).bit_count()
     if together < 2:
         return None
-    if a.tested is b.tested:  # tested in the same attempts (the usual case): no masking needed
-        total, ka, kb = a.total, a.count, b.count
-    else:
+    ka, kb = a.count, b.count
+    if together * 2 < max(ka, kb):
+        return None  # when one fails the other mostly passes: not one cause firing in a run
+    total = a.total
+    if a.tested is not b.tested:  # tested in different attempts: only those both were tested in count
         both = a.tested & b.tested
         total, ka, kb = both.bit_count(), (fa & both).bit_count(), (fb & both).bit_count()
-    expected = ka * kb / total if total else 0.0
-    if together <= expected + 2 * math.sqrt(expected):
-        return None  # far from significant: spare the exact test
     p = hypergeometric_tail(together, total, ka, kb, stop=alpha / pairs)
-    if p * pairs > alpha:
-        return None
-    near = sum((fa & (fb << lag)).bit_count() + (fa & (fb >> lag)).bit_count() for lag in NEAR_LAGS)
-    per_lag = near / (2 * len(NEAR_LAGS))
-    if together < 2 * per_lag or together <= per_lag + 1:
-        return None  # they fail in the same period, not the same attempts: a bad day, not one cause
-    return p
+    return p if p * pairs <= alpha else None
 
 
 def hypergeometric_tail(k: int, total: int, ka: int, kb: int, stop: float = 1.0) -> float:

@@ -131,7 +131,7 @@ def _platform_events(runs: list[RunRecord], history: History, settings: Analysis
     typical = statistics.median(len(run.failures) for run in runs) if runs else 0.0
     events: list[InfraNoise] = []
     for _ in range(2):
-        rates = _log_rates(runs, {e.key: e.sample_ids for e in events})
+        rates = _Rates(runs, {e.key: frozenset(e.sample_ids) for e in events}, suite)
         found = _Detector(suite, rates, settings, typical)
         again = [event for run in runs if found.may_explain(run) for event in found.events(run)]
         if not again:
@@ -142,23 +142,57 @@ def _platform_events(runs: list[RunRecord], history: History, settings: Analysis
     return events
 
 
-def _log_rates(runs: Iterable[RunRecord], explained: Mapping[Key, Iterable[int]]) -> dict[int, float]:
-    """Per sample, the log of its usual failure rate here, ``(failures + 0.5) / (runs + 1)``."""
-    groups: dict[int, tuple[frozenset[int], int]] = {}
-    failed: Counter[int] = Counter()
-    extra: Counter[int] = Counter()
-    for run in runs:
-        tested, count = groups.get(id(run.tested), (run.tested, 0))
-        groups[id(run.tested)] = (tested, count + 1)
-        failed.update(run.failures.keys())
-        extra.update(run.failures.keys() - run.tested)
-    for samples in explained.values():
-        failed.subtract(samples)
-    seen: Counter[int] = Counter(extra)
-    for tested, count in groups.values():
-        for sample_id in tested:
-            seen[sample_id] += count
-    return {s: math.log((failed[s] + 0.5) / (n + 1)) for s, n in seen.items()}
+class _Rates:
+    """How often each sample fails here, leaving out the attempt in question and what causes explained.
+
+    With a signature, only failures of that kind count: a flaky sample that often has no output
+    still rarely fails with exit code 2.
+    """
+
+    def __init__(
+        self, runs: Sequence[RunRecord], explained: Mapping[Key, frozenset[int]], suite: _Suite
+    ) -> None:
+        groups: dict[int, tuple[frozenset[int], int]] = {}
+        failed: Counter[int] = Counter()
+        extra: Counter[int] = Counter()
+        for run in runs:
+            tested, count = groups.get(id(run.tested), (run.tested, 0))
+            groups[id(run.tested)] = (tested, count + 1)
+            failed.update(run.failures.keys())
+            extra.update(run.failures.keys() - run.tested)
+        for samples in explained.values():
+            failed.subtract(samples)
+        seen: Counter[int] = Counter(extra)
+        for tested, count in groups.values():
+            for sample_id in tested:
+                seen[sample_id] += count
+        self.failed, self.seen, self.explained = failed, seen, explained
+        self.runs, self.suite = runs, suite
+        self._where: dict[int, list[RunRecord]] | None = None
+        self._kinds: dict[int, Counter[str | None]] = {}
+
+    def log_elsewhere(self, sample_id: int, key: Key, kind: str | None) -> float:
+        """log((failures in other attempts + 0.5) / (attempts + 1)) for a sample failing in ``key``."""
+        counted = sample_id not in self.explained.get(key, ())
+        total = self.failed[sample_id] if kind is None else self.kinds(sample_id)[kind]
+        return math.log((max(total - counted, 0) + 0.5) / (self.seen[sample_id] + 1))
+
+    def kinds(self, sample_id: int) -> Counter[str | None]:
+        """How the sample failed in the attempts no cause explained, by signature."""
+        found = self._kinds.get(sample_id)
+        if found is None:
+            if self._where is None:
+                self._where = defaultdict(list)
+                for run in self.runs:
+                    for failing in run.failures:
+                        self._where[failing].append(run)
+            found = Counter(
+                self.suite.kind(run, sample_id)
+                for run in self._where.get(sample_id, ())
+                if sample_id not in self.explained.get(run.key, ())
+            )
+            self._kinds[sample_id] = found
+        return found
 
 
 class _Suite:
@@ -182,15 +216,26 @@ class _Suite:
         return found
 
     def failing_tests(self, run: RunRecord, sample_id: int) -> list[tuple[int, str | None]]:
-        """(test, signature) for each failing test of a sample in a run, as well as is known."""
-        if not self.tests:
-            return [(sample_id, _signature_of(run, sample_id))]
+        """(test, signature) for each failing test of a sample in a run, as well as is known.
+
+        Without the suite's test order, the sample stands for its tests.
+        """
         detailed = run.failed_tests.get(sample_id)
         if detailed:
-            return [(t.regression_id, signature(t.status, t.exit_code, t.expected_rc)) for t in detailed]
-        ids = run.failed_regressions.get(sample_id) or self.tests.get(sample_id, ())
-        kind = _signature_of(run, sample_id)
-        return [(r, kind) for r in ids]
+            found = [(t.regression_id, signature(t.status, t.exit_code, t.expected_rc)) for t in detailed]
+        else:
+            ids = run.failed_regressions.get(sample_id) or self.tests.get(sample_id, ())
+            types = run.failures.get(sample_id, ())
+            found = [(r, "missing_output" if types == ("missing_output",) else None) for r in ids]
+        if not self.tests:
+            kinds = {k for _, k in found}
+            return [(sample_id, kinds.pop() if len(kinds) == 1 else None)]
+        return found
+
+    def kind(self, run: RunRecord, sample_id: int) -> str | None:
+        """The one way all of a sample's failing tests failed, if they share a shared-cause signature."""
+        kinds = {k for _, k in self.failing_tests(run, sample_id)}
+        return kinds.pop() if len(kinds) == 1 else None
 
     def category_sizes(self, tested: frozenset[int]) -> Counter[str]:
         """How many tested samples each category has in a run with this tested set."""
@@ -202,17 +247,13 @@ class _Suite:
 
 
 def signature(status: str, exit_code: int | None, expected_rc: int | None) -> str | None:
-    """How a test failed, when that could be a shared cause: ``missing_output`` or an unexpected exit."""
+    """How a test failed, when that could be a shared cause: no output, an unexpected exit, or both."""
+    unexpected = exit_code is not None and exit_code != (expected_rc or 0)
     if status == "missing_output":
-        return "missing_output"
-    if exit_code is not None and exit_code != (expected_rc or 0):
+        return f"missing_output, exit {exit_code}" if unexpected else "missing_output"
+    if unexpected:
         return f"exit {exit_code}"
     return None  # a wrong output with the expected exit code: the test's own business
-
-
-def _signature_of(run: RunRecord, sample_id: int) -> str | None:
-    types = run.failures.get(sample_id, ())
-    return "missing_output" if types == ("missing_output",) else None
 
 
 class _Failing:
@@ -241,9 +282,7 @@ class _Failing:
 class _Detector:
     """Finds the shared causes of one attempt's failures, given each sample's usual failure rate."""
 
-    def __init__(
-        self, suite: _Suite, rates: Mapping[int, float], settings: AnalysisSettings, typical: float
-    ) -> None:
+    def __init__(self, suite: _Suite, rates: _Rates, settings: AnalysisSettings, typical: float) -> None:
         self.suite, self.rates, self.settings = suite, rates, settings
         self.bar = math.log(settings.noise_alpha)
         self.mass = max(settings.mass_min_samples, math.ceil(3 * typical))
@@ -258,9 +297,10 @@ class _Detector:
         order = self.suite.order(run.tested)
         return bool(order) and order[-1][1] in failures
 
-    def improbable(self, samples: Iterable[int]) -> bool:
-        """Would these samples all failing in one run be improbable if each failed independently?"""
-        return sum(self.rates.get(s, 0.0) for s in samples) <= self.bar
+    def improbable(self, failing: _Failing, samples: Iterable[int]) -> bool:
+        """Would these samples all failing so in one run be improbable if each failed independently?"""
+        key = failing.run.key
+        return sum(self.rates.log_elsewhere(s, key, failing.kind(s)) for s in samples) <= self.bar
 
     def events(self, run: RunRecord) -> list[InfraNoise]:
         failing = _Failing(self.suite, run)
@@ -290,7 +330,7 @@ class _Detector:
         start = order[-length][0]
         members = {s for _, s in order[-length:]}
         inside = [s for s in members if min(failing.ids(s)) >= start]
-        if not self.improbable(members):
+        if not self.improbable(failing, members):
             return []
         kinds = Counter(k for s in members for _, k in failing.tests(s) if k)
         sig = kinds.most_common(1)[0][0] if kinds else "failed"
@@ -309,7 +349,7 @@ class _Detector:
         for label, samples in sorted(members.items()):
             whole = len(samples) >= max(sizes.get(label, 0), self.settings.category_min_samples)
             fresh = [s for s in samples if s not in done]
-            if whole and fresh and self.improbable(samples):
+            if whole and fresh and self.improbable(failing, samples):
                 found.append(self._event(run, CATEGORY, f"category {label}", fresh, len(samples)))
                 done.update(fresh)
         return found
@@ -326,12 +366,12 @@ class _Detector:
         return [
             self._event(run, SIGNATURE, sig, samples, len(samples))
             for sig, samples in sorted(groups.items())
-            if len(samples) >= self.mass and self.improbable(samples)
+            if len(samples) >= self.mass and self.improbable(failing, samples)
         ]
 
     def _widen(self, event: InfraNoise, failing: _Failing, done: set[int]) -> InfraNoise:
         """Failures of the same unusual kind elsewhere in the attempt have the same cause."""
-        if not event.signature.startswith(("exit ", "missing_output")):
+        if not event.signature.startswith(("exit ", "missing_output")):  # a tail of wrong outputs
             return event
         more = [s for s in failing.run.failures if s not in done and failing.kind(s) == event.signature]
         if not more:

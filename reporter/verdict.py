@@ -107,22 +107,25 @@ def _flaky_enough(data: Series, loose: list[int], mixed: set[str], settings: Ana
 def _events(data: Series, failures: Sequence[int]) -> int:
     """Independent failure events: each streak of consecutive master failures once, each pull request once.
 
-    A regression that lasted two commits fails twice in a row and then never again: one event. A
-    pull request's failures may be its own bug: one event however many pushes and re-runs it had.
+    A regression that lasted two commits fails twice in a row and then never again: one event; a
+    later re-run of one of its commits adds none. A pull request's failures may be its own bug: one
+    event however many pushes and re-runs it had.
     """
     positions, aside, pulls = data.positions, data.platform.aside, data.platform.pr_numbers
     shas, before = data.platform.shas, data.aside_before
     streaks, last = 0, -1
+    on_line: set[str] = set()
     apart: set[object] = set()
     for k in failures:
         p = positions[k]
         if aside[p]:  # a pull request counts once; a re-run of an old commit once per commit
             apart.add(shas[p] if pulls[p] is None else pulls[p])
             continue
+        on_line.add(shas[p])
         if last < 0 or k - last - 1 != before[k] - before[last + 1]:
             streaks += 1  # a master pass lies between this failure and the previous one
         last = k
-    return streaks + len(apart)
+    return streaks + len(apart - on_line)
 
 
 def _recovered(data: Series, loose: list[int]) -> bool:

@@ -207,8 +207,13 @@ def check_config(ctx: click.Context, online: bool) -> None:
     Example:
       reporter --config reporter.yaml check-config --online
     """
-    settings = _settings(ctx)
+    from reporter.config import load_config
+
+    loaded = load_config(ctx.obj["config"], probe=True)
+    settings = loaded.settings
     click.echo(json.dumps(masked_dump(settings), indent=2))
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{ctx.obj['config']}: configuration is valid", err=True)
     if online:
         lines, problems = jobs.check_online(settings)

@@ -108,17 +108,18 @@ class PlatformClient:
     def sample(self, sample_id: int) -> Sample:
         return self._one(f"samples/{sample_id}", Sample)
 
-    def run_samples(self, run_id: int) -> list[RunSample]:
-        path = f"runs/{run_id}/samples"
-        return list(self.pages(path, RunSample, {"limit": 100}, run_id=run_id, key=_regression_id))
+    def run_samples(self, run_id: int, status: str | None = None) -> list[RunSample]:
+        """The run's regression test results; only those with ``status`` if given (a server-side filter)."""
+        path, params = f"runs/{run_id}/samples", {"limit": 100, **({"status": status} if status else {})}
+        return list(self.pages(path, RunSample, params, run_id=run_id, key=_regression_id))
 
     def error_summary(self, run_id: int, group_by: str) -> list[ErrorBucket]:
         path, params = f"runs/{run_id}/error-summary", {"group_by": group_by, "limit": 100}
         return list(self.pages(path, ErrorBucket, params, run_id=run_id, key=_bucket_key))
 
-    def runs(self, params: dict[str, Any], page_size: int = 25) -> Iterator[Run]:
+    def runs(self, params: dict[str, Any], page_size: int = 25, offset: int = 0) -> Iterator[Run]:
         """Runs in the order asked for, each once; the caller stops iterating when it has enough."""
-        return self.pages("runs", Run, {"limit": page_size, **params}, key=lambda r: r.run_id)
+        return self.pages("runs", Run, {"limit": page_size, **params}, key=lambda r: r.run_id, offset=offset)
 
     def reachability(self) -> Reachability:
         """Probe the token's scopes with the cheapest requests that need each one."""
@@ -143,10 +144,10 @@ class PlatformClient:
         *,
         run_id: int | None = None,
         key: Callable[[M], object],
+        offset: int = 0,
     ) -> Iterator[M]:
         """Follow next_offset to the end, yielding each item once (pages shift under new data)."""
         seen: set[object] = set()
-        offset = 0
         for _ in range(MAX_PAGES):
             body = self._get(path, {**params, "offset": offset}, run_id=run_id)
             page = _parse(Page[model], body, path, run_id)  # type: ignore[valid-type]

@@ -1,34 +1,60 @@
 """Load, interpolate and validate the YAML configuration into frozen settings.
 
 Every problem in a file is collected and reported at once, each as one line
-naming the file, the key path and (where YAML knows it) the line. Secrets come
-from environment variables through ``${VAR}`` or ``${VAR:-default}`` and are
-held as ``SecretStr`` so they never print.
+naming the file, the key path and the line, in plain words, never showing a
+value. Secrets come from environment variables through ``${VAR}`` or
+``${VAR:-default}`` (a variable that is empty counts as unset) and are held as
+``SecretStr`` so they never print.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from reporter import config_checks
+from reporter.config_messages import explain
+from reporter.config_source import Source, read_source
 from reporter.errors import ConfigError
 
+logger = logging.getLogger(__name__)
 PRODUCTION_URL = "https://sampleplatform.ccextractor.org/api/v1"
 TOKEN_VARIABLE = "SAMPLE_PLATFORM_TOKEN"  # noqa: S105 - a variable name, not a secret
-_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 Platform = Literal["linux", "windows"]
 TestType = Literal["commit", "pr"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        items = value if isinstance(value, tuple) else (value,)
+        if any("\0" in str(item) for item in items if isinstance(item, str | Path)):
+            raise ValueError("must not contain a NUL character (\\0)")
+        return value
+
+
+def _single_word(value: SecretStr | None) -> SecretStr | None:
+    """A token is one word: a line break or space in it is a pasting or secret-file mistake."""
+    text = value.get_secret_value() if value is not None else ""
+    if text[-1:] in ("\n", "\r"):
+        raise ValueError(
+            "ends with a line break, usually left by a secret file saved with a final newline; "
+            "remove the newline from the file or the variable"
+        )
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("contains a space or a control character; a token is one word: copy it again")
+    return value
 
 
 class PlatformSettings(_Section):
@@ -47,9 +73,15 @@ class PlatformSettings(_Section):
     @field_validator("base_url", "web_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        if not re.fullmatch(r"https?://[^/\s]+\S*", value):
+            raise ValueError("must be an http:// or https:// URL without spaces")
         return value.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        _single_word(value)
+        return value
 
 
 class FilterSettings(_Section):
@@ -66,7 +98,7 @@ class StateSettings(_Section):
 
 class IngestSettings(_Section):
     max_pending_age_hours: float = Field(48.0, gt=0)
-    page_size: int = Field(25, ge=1, le=100)
+    page_size: int = Field(10, ge=1, le=100)
     recheck_hours: float = Field(24.0, ge=0)
     recheck_interval_minutes: float = Field(60.0, gt=0)
 
@@ -101,7 +133,7 @@ class ScheduleSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+            raise ValueError("unknown IANA time zone; write one such as UTC or Europe/Berlin") from exc
         return value
 
     @field_validator("digest_cron")
@@ -112,7 +144,11 @@ class ScheduleSettings(_Section):
         try:
             CronTrigger.from_crontab(value)
         except ValueError as exc:
-            raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
+            detail = "a field is out of range or not understood" if "'" in str(exc) else str(exc)
+            raise ValueError(
+                f"invalid cron expression ({detail}); write five fields: minute hour day month weekday, "
+                'such as "0 7 * * *"'
+            ) from exc
         return value
 
 
@@ -131,9 +167,17 @@ class SlackChannel(_Section):
     webhook_url: SecretStr | None = None
     api_url: str = "https://slack.com/api/"
 
+    @field_validator("token", "webhook_url")
+    @classmethod
+    def _one_word(cls, value: SecretStr | None) -> SecretStr | None:
+        return _single_word(value)
+
     def model_post_init(self, __context: Any) -> None:
         if self.webhook_url is None and (self.token is None or not self.channel):
-            raise ValueError("set either webhook_url, or token and channel")
+            raise ValueError(
+                "needs a bot token and a channel, or a webhook_url; "
+                "set them, or comment out the slack channel"
+            )
 
 
 class EmailChannel(_Section):
@@ -153,6 +197,16 @@ class EmailChannel(_Section):
         for item in (value,) if isinstance(value, str) else value:
             if "\r" in item or "\n" in item:
                 raise ValueError("must not contain line breaks")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(not c.isprintable() for c in value.get_secret_value()):
+            raise ValueError(
+                "contains a line break or control character, often left by a secret file saved "
+                "with a final newline; remove it"
+            )
         return value
 
 
@@ -185,29 +239,47 @@ class Settings(_Section):
     templates: TemplateSettings = TemplateSettings()
 
 
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Valid settings and the warnings about them (unsafe or bound-to-fail settings)."""
+
+    settings: Settings
+    warnings: tuple[str, ...]
+
+
 def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read ``path`` and return validated settings, or raise one ConfigError listing every problem."""
-    env = os.environ if environ is None else environ
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
-    raw, lines = _parse_yaml(path, text)
-    raw.setdefault("platform", {})
-    if isinstance(raw["platform"], dict):
-        raw["platform"].setdefault("token", "${" + TOKEN_VARIABLE + "}")
-    problems: list[str] = []
-    data = _interpolate(raw, (), env, problems, path, lines)
-    settings = _validate(data, path, lines, problems)
+    """Read ``path`` and return validated settings, or raise one ConfigError listing every problem.
+
+    Warnings (a token sent in clear text, a channel that cannot deliver) are logged.
+    """
+    loaded = load_config(path, environ)
+    for warning in loaded.warnings:
+        logger.warning("%s", warning)
+    return loaded.settings
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None, *, probe: bool = False) -> LoadedConfig:
+    """Settings and warnings; with ``probe`` also check, without creating it, that the state opens."""
+    token = {("platform", "token"): "${" + TOKEN_VARIABLE + "}"}
+    data, source, problems = read_source(path, os.environ if environ is None else environ, token)
+    settings = _validate(data, source, problems)
     if problems or settings is None:
-        raise ConfigError("\n".join(problems))
-    return _resolve_paths(settings, path.parent)
+        raise ConfigError("\n".join(sorted(problems, key=lambda line: _line_number(line, path))))
+    settings = _resolve_paths(settings, path.parent)
+    check = config_checks.state_problem if probe else config_checks.state_directory_problem
+    problem = check(settings, source)
+    if problem:
+        raise ConfigError(problem)
+    warnings = config_checks.warnings(settings, source)
+    if probe:
+        warnings += filter(None, [config_checks.file_channel_problem(settings, source)])
+    return LoadedConfig(settings, tuple(warnings))
 
 
 def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
     """Validate an in-memory mapping (used by ``demo`` and tests)."""
     problems: list[str] = []
-    settings = _validate(data, Path("<built-in>"), {}, problems)
+    settings = _validate(data, Source(Path("<built-in>")), problems)
     if problems or settings is None:
         raise ConfigError("\n".join(problems))
     return _resolve_paths(settings, base)
@@ -218,98 +290,20 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json", exclude_none=False)
 
 
-def _parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from exc
-    if raw is None:
-        return {}, {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
-    return raw, dict(_key_lines(node, ()))
-
-
-def _key_lines(node: yaml.Node | None, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], int]]:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*prefix, str(key.value))
-            yield path, key.start_mark.line + 1
-            yield from _key_lines(value, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            path = (*prefix, str(index))
-            yield path, item.start_mark.line + 1
-            yield from _key_lines(item, path)
-
-
-def _where(path: Path, lines: Mapping[tuple[str, ...], int], loc: tuple[str, ...]) -> str:
-    for cut in range(len(loc), 0, -1):
-        if loc[:cut] in lines:
-            return f"{path}:{lines[loc[:cut]]}"
-    return str(path)
-
-
-def _interpolate(
-    value: Any,
-    loc: tuple[str, ...],
-    env: Mapping[str, str],
-    problems: list[str],
-    path: Path,
-    lines: Mapping[tuple[str, ...], int],
-) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, str(k)), env, problems, path, lines) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*loc, str(i)), env, problems, path, lines) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        key = ".".join(loc)
-        problems.append(
-            f"{_where(path, lines, loc)}: {key}: environment variable {name} is not set; "
-            f"export {name}=... or write ${{{name}:-default}}"
-        )
-        return ""
-
-    return _VAR.sub(substitute, value)
-
-
-def _validate(
-    data: dict[str, Any], path: Path, lines: Mapping[tuple[str, ...], int], problems: list[str]
-) -> Settings | None:
+def _validate(data: dict[str, Any], source: Source, problems: list[str]) -> Settings | None:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            loc = tuple(str(part) for part in error["loc"])
-            key = ".".join(loc) or "(top level)"
-            message = _explain(error)
-            line = f"{_where(path, lines, loc)}: {key}: {message}"
-            if line not in problems:
+            line = explain(error, source, Settings)
+            if line not in problems and not source.reported(tuple(str(p) for p in error["loc"])):
                 problems.append(line)
         return None
 
 
-def _explain(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling against config.example.yaml)"
-    if kind == "missing":
-        return "required key is missing"
-    got = error.get("input")
-    shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-    return f"{error['msg']}{shown}"
+def _line_number(problem: str, path: Path) -> int:
+    found = re.match(re.escape(str(path)) + r":(\d+):", problem)
+    return int(found.group(1)) if found else 0
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

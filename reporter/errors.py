@@ -10,7 +10,8 @@
     │   ├── RequestRejected                400: the server refused our query
     │   ├── RateLimited                    429 (retried; raised only when retries ran out)
     │   ├── ServerFailed                   5xx (retried; raised only when retries ran out)
-    │   └── ResponseInvalid                body not JSON or missing a required field
+    │   ├── ResponseInvalid                body not JSON or missing a required field
+    │   └── RunChanged                     a run changed while it was being read (read it again later)
     ├── StoreError                 exit 4  the SQLite state file is unusable
     ├── RenderError                exit 5  a template failed to load or render
     └── DeliveryError              exit 6  Slack, SMTP or a file refused the digest
@@ -79,6 +80,10 @@ class ServerFailed(PlatformError):
 
 class ResponseInvalid(PlatformError):
     """The body was not JSON or did not match the contract."""
+
+
+class RunChanged(PlatformError):
+    """The platform's answers about one run disagree: it changed (restarted, re-judged) mid-read."""
 
 
 class StoreError(ReporterError):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from reporter.attempts import iso
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.errors import (
@@ -25,15 +26,18 @@ from reporter.errors import (
     PlatformError,
     PlatformUnreachable,
     RateLimited,
+    RunChanged,
     ScopeMissing,
     TokenRejected,
 )
-from reporter.models import EVIDENCE, KNOWN_STATUSES, ErrorBucket, Run, RunSample
-from reporter.store import KnownRun, Store, iso
+from reporter.fetch import References, RunResults, fetch
+from reporter.models import EVIDENCE, KNOWN_STATUSES, Run
+from reporter.store import KnownRun, Store
 
 logger = logging.getLogger(__name__)
 FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)
 RESTART_MARGIN = timedelta(hours=1)
+DEEP_PAGE = 100  # runs per listing page past the first
 Progress = Callable[[int, int, int], None]  # runs done, runs to do, requests so far
 Stop = Callable[[], bool]
 
@@ -48,14 +52,6 @@ class PollResult:
     requests: int
     seconds: float
     new_run_ids: tuple[int, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    run: Run
-    tests: list[RunSample]
-    by_sample: list[ErrorBucket]
-    by_type: list[ErrorBucket]
 
 
 def poll(
@@ -106,13 +102,30 @@ def _scan_head(client: PlatformClient, settings: Settings, high: int, horizon: d
     """
     seen: dict[int, Run] = {}
     page_size = settings.ingest.page_size
-    for count, run in enumerate(client.runs({"sort": "-run_id"}, page_size), start=1):
+    for count, run in enumerate(_newest_first(client, page_size), start=1):
         old = run.run_id <= high if high else _before(run, horizon)
         if not (old and not high):  # runs older than the horizon are not wanted at all
             seen[run.run_id] = run
         if old and count >= page_size:
             break
     return seen
+
+
+def _newest_first(client: PlatformClient, head: int) -> Iterator[Run]:
+    """A first page of ``head`` runs, then pages of ``DEEP_PAGE``.
+
+    The server recomputes every listed run (~9 ms each): a poll mostly needs only the newest few,
+    so the first page is small; a deeper scan needs every run it lists, so large pages cost the
+    server the same and take fewer requests. Offsets shift as runs arrive: runs may repeat, never
+    go missing, and the caller de-duplicates them.
+    """
+    for count, run in enumerate(client.runs({"sort": "-run_id"}, head), start=1):
+        yield run
+        if count == head:
+            break
+    else:
+        return  # the list ended on the first page
+    yield from client.runs({"sort": "-run_id"}, max(head, DEEP_PAGE), offset=head)
 
 
 def _before(run: Run, horizon: datetime) -> bool:
@@ -139,7 +152,10 @@ def _scan_restarted(
 def _sweep_changed(
     client: PlatformClient, store: Store, settings: Settings, now: datetime, queued: set[int]
 ) -> list[Run]:
-    """Now and then, re-read recent runs' error summaries: an approved baseline changes them."""
+    """Now and then, compare recent runs' summaries: an approved baseline changes their results.
+
+    A changed run is read again as the same attempt (its times did not change), replacing it.
+    """
     last = store.meta("last_sweep")
     interval = timedelta(minutes=settings.ingest.recheck_interval_minutes)
     if last is not None and now - datetime.fromisoformat(last) < interval:
@@ -151,13 +167,13 @@ def _sweep_changed(
         if run.run_id in queued:
             continue
         try:
-            buckets = client.error_summary(run.run_id, "sample_id")
+            summary = client.summary(run.run_id)
         except NotFound:
             continue
-        fresh = {int(b.key): b.count for b in buckets if b.key.isdigit()}
-        if fresh != store.sample_error_counts(run.run_id):
-            logger.info("run %d: errors changed since it was ingested; ingesting it again", run.run_id)
-            changed.append(run)
+        fresh = (summary.pass_count, summary.fail_count, summary.missing_output_count)
+        if summary.status in EVIDENCE and fresh != store.result_counts(run.run_id):
+            logger.info("run %d: results changed since it was ingested; reading them again", run.run_id)
+            changed.append(run.model_copy(update={"status": summary.status}))  # fail can turn pass
     store.set_meta("last_sweep", now.isoformat())
     return changed
 
@@ -259,8 +275,11 @@ def _ingest(
     done = len(quiet)
     if progress:
         progress(done, len(todo), client.requests)
+    references = References(store.test_sets() if loud else ())
     with ThreadPoolExecutor(settings.platform.concurrency, thread_name_prefix="fetch") as pool:
-        futures: dict[Future[_Fetched], Run] = {pool.submit(_fetch, client, run): run for run in loud}
+        futures: dict[Future[RunResults], Run] = {
+            pool.submit(fetch, client, run, references): run for run in loud
+        }
         try:
             for future in as_completed(futures):
                 if stop is not None and stop():
@@ -275,11 +294,14 @@ def _ingest(
                 except NotFound:
                     logger.warning("run %d disappeared while being fetched; skipping it", run.run_id)
                     continue
+                except RunChanged as exc:
+                    logger.info("%s", exc)  # left pending: the next poll sees what it became
+                    continue
                 except PlatformError as exc:
                     logger.warning("run %d not ingested this cycle: %s", run.run_id, exc)
                     failed.append(f"run {run.run_id}: {exc}")
                     continue
-                store.save_run(fetched.run, fetched.tests, fetched.by_sample, fetched.by_type)
+                store.save_run(fetched.run, list(fetched.tests), complete=fetched.complete)
                 ingested.append(run.run_id)
                 if progress:
                     progress(done, len(todo), client.requests)
@@ -287,10 +309,3 @@ def _ingest(
             for future in futures:
                 future.cancel()
     return ingested, failed
-
-
-def _fetch(client: PlatformClient, run: Run) -> _Fetched:
-    tests = client.run_samples(run.run_id)
-    by_sample = client.error_summary(run.run_id, "sample_id")
-    by_type = client.error_summary(run.run_id, "type")
-    return _Fetched(run, tests, by_sample, by_type)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 FINISHED = frozenset({"pass", "fail", "canceled", "error", "incomplete"})
 PENDING = frozenset({"queued", "running"})
 EVIDENCE = frozenset({"pass", "fail"})
 KNOWN_STATUSES = FINISHED | PENDING
+TESTED = ("pass", "fail", "missing_output")  # a regression test with one of these results ran in the run
+SEVERITY = {"exit_code_mismatch": "error", "missing_output": "error", "diff_mismatch": "warning"}
+# Exit codes as workers report them: negative for a signal on Linux, NTSTATUS values up to
+# 0xFFFFFFFF on Windows (3221225477 is an access violation).
+EXIT_CODE_MIN, EXIT_CODE_MAX = -(2**31), 2**32 - 1
+ExitCode = Annotated[int, Field(ge=EXIT_CODE_MIN, le=EXIT_CODE_MAX)]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class ApiModel(BaseModel):
@@ -80,10 +87,37 @@ class ErrorBucket(ApiModel):
 class RunSample(ApiModel):
     """The result of one regression test in one run."""
 
-    regression_test_id: int
+    regression_test_id: int = Field(ge=1)
     sample_id: int | None = None
     sample_name: str | None = None
-    status: str
+    status: str = Field(max_length=40)
+    exit_code: ExitCode | None = None
+    expected_rc: ExitCode | None = None
+    categories: tuple[Category, ...] = Field(default=(), max_length=50)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _no_categories(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @property
+    def tested(self) -> bool:
+        return self.status in TESTED
+
+    @property
+    def error_types(self) -> tuple[str, ...]:
+        """The errors the platform derives from this result, in name order.
+
+        missing_output is checked first and may come with an exit-code mismatch; a plain fail is an
+        exit-code mismatch when the codes differ, otherwise an output diff. (A result whose exit code
+        is wrong can also have a diff: the platform's per-run error summary would show both.)
+        """
+        if self.status not in ("fail", "missing_output"):
+            return ()
+        mismatch = self.exit_code is not None and self.exit_code != (self.expected_rc or 0)
+        if self.status == "missing_output":
+            return ("exit_code_mismatch", "missing_output") if mismatch else ("missing_output",)
+        return ("exit_code_mismatch",) if mismatch else ("diff_mismatch",)
 
 
 class Sample(ApiModel):

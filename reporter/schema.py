@@ -83,4 +83,84 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX run_tests_failed ON run_tests (run_id) WHERE status != 'pass'
     """,
     ),
+    (
+        # One row per finished attempt of a run (a restart keeps the run id); results, errors and
+        # exit codes per attempt; the regression tests seen, with their categories.
+        "004_attempts",
+        """
+        CREATE TABLE attempts (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL CHECK (attempt >= 1),
+            status TEXT NOT NULL,
+            created_at TEXT,
+            started_at TEXT,
+            completed_at TEXT,
+            tested TEXT,
+            complete INTEGER NOT NULL DEFAULT 1,
+            ingested_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, attempt)
+        );
+        INSERT INTO attempts
+            SELECT run_id, 1, status, created_at, started_at, completed_at, tested, 1,
+                   COALESCE(ingested_at, seen_at)
+            FROM runs WHERE state = 'ingested';
+        CREATE INDEX attempts_completed ON attempts (completed_at);
+        CREATE TABLE attempt_tests (
+            run_id INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            regression_id INTEGER NOT NULL,
+            sample_id INTEGER,
+            status TEXT NOT NULL,
+            exit_code INTEGER,
+            expected_rc INTEGER,
+            PRIMARY KEY (run_id, attempt, regression_id),
+            FOREIGN KEY (run_id, attempt) REFERENCES attempts (run_id, attempt) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        INSERT INTO attempt_tests
+            SELECT t.run_id, 1, t.regression_id, t.sample_id, t.status, NULL, NULL
+            FROM run_tests t JOIN attempts a ON a.run_id = t.run_id;
+        DROP TABLE run_tests;
+        ALTER TABLE attempt_tests RENAME TO run_tests;
+        CREATE INDEX run_tests_failed ON run_tests (run_id, attempt) WHERE status != 'pass';
+        CREATE TABLE attempt_sample_errors (
+            run_id INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            sample_id INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            PRIMARY KEY (run_id, attempt, sample_id),
+            FOREIGN KEY (run_id, attempt) REFERENCES attempts (run_id, attempt) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        INSERT INTO attempt_sample_errors
+            SELECT e.run_id, 1, e.sample_id, e.count, e.severity
+            FROM sample_errors e JOIN attempts a ON a.run_id = e.run_id;
+        DROP TABLE sample_errors;
+        ALTER TABLE attempt_sample_errors RENAME TO sample_errors;
+        CREATE TABLE attempt_type_errors (
+            run_id INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            error_type TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            sample_ids TEXT NOT NULL,
+            PRIMARY KEY (run_id, attempt, error_type),
+            FOREIGN KEY (run_id, attempt) REFERENCES attempts (run_id, attempt) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        INSERT INTO attempt_type_errors
+            SELECT e.run_id, 1, e.error_type, e.count, e.severity, e.sample_ids
+            FROM type_errors e JOIN attempts a ON a.run_id = e.run_id;
+        DROP TABLE type_errors;
+        ALTER TABLE attempt_type_errors RENAME TO type_errors;
+        CREATE TABLE regression_tests (
+            regression_id INTEGER PRIMARY KEY,
+            sample_id INTEGER,
+            categories TEXT NOT NULL DEFAULT '[]',
+            last_seen TEXT
+        );
+        INSERT INTO regression_tests (regression_id, sample_id, last_seen)
+            SELECT t.regression_id, t.sample_id, MAX(a.completed_at)
+            FROM run_tests t JOIN attempts a USING (run_id, attempt)
+            GROUP BY t.regression_id
+    """,
+    ),
 )

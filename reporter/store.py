@@ -1,31 +1,33 @@
 """The local SQLite state: ingested runs, and (through ``reporter.outbox``) digests and deliveries.
 
 One file, WAL mode, foreign keys on, named migrations recorded in the
-``migrations`` table. A run's rows and its ``ingested`` mark are written in
-one transaction, so a crash leaves the whole run or nothing.
+``migrations`` table. ``runs`` holds what the platform last said about each
+run; ``attempts`` one row per finished attempt (a restart keeps the run id), with
+its per-test results, errors and exit codes beside it. An attempt's rows and
+the run's ``ingested`` mark are written in one transaction, so a crash leaves
+the whole attempt or nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from reporter import attempts, records
+from reporter.attempts import iso, now_iso
 from reporter.errors import StoreError
 from reporter.history import History, RunRecord
-from reporter.models import ErrorBucket, Run, RunSample
+from reporter.models import TESTED, ErrorBucket, Run, RunSample
 from reporter.outbox import Outbox
 from reporter.schema import MIGRATIONS
 
 logger = logging.getLogger(__name__)
-TESTED = ("pass", "fail", "missing_output")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +41,15 @@ class KnownRun:
     created_at: str | None
 
 
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
+@dataclass(frozen=True, slots=True)
+class TestSet:
+    """The regression tests one complete listing of a run showed: a reference for runs near it."""
 
+    __test__ = False  # not a pytest test class, despite the name
 
-def _when(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+    platform: str
+    completed_at: datetime | None
+    samples: Mapping[int, int | None]  # regression id -> sample id, for every test with a result
 
 
 class Store:
@@ -147,36 +148,32 @@ class Store:
             )
 
     def save_run(
-        self, run: Run, tests: list[RunSample], by_sample: list[ErrorBucket], by_type: list[ErrorBucket]
-    ) -> None:
-        """Replace everything stored for ``run`` and mark it ingested, atomically."""
+        self,
+        run: Run,
+        tests: list[RunSample],
+        by_sample: list[ErrorBucket] | None = None,
+        by_type: list[ErrorBucket] | None = None,
+        *,
+        complete: bool = True,
+    ) -> int:
+        """Store a finished attempt of ``run`` and mark the run ingested, atomically; return the attempt.
+
+        The same attempt (same start and completion times: a re-read after an approved baseline)
+        is replaced; a run restarted since the stored attempt gets a new one beside it. Without
+        error buckets, errors are derived from the tests' statuses and exit codes. ``complete``
+        says every test row was listed by the platform (not inferred from a reference listing).
+        """
         with self.transaction() as db:
+            attempt = attempts.number(db, run)
             _upsert_run(db, run, "ingested")
-            for table in ("run_tests", "sample_errors", "type_errors"):
-                db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.run_id,))
-            db.executemany(
-                "INSERT INTO run_tests VALUES (?, ?, ?, ?)",
-                [(run.run_id, t.regression_test_id, t.sample_id, t.status) for t in tests],
-            )
-            db.executemany(
-                "INSERT INTO sample_errors VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                "count = count + excluded.count",
-                [(run.run_id, int(b.key), b.count, b.severity) for b in by_sample if b.key.isdigit()],
-            )
-            db.executemany(
-                "INSERT INTO type_errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(run.run_id, b.key, b.count, b.severity, json.dumps(sorted(b.sample_ids))) for b in by_type],
-            )
-            tested = sorted({t.sample_id for t in tests if t.sample_id is not None and t.status in TESTED})
-            db.execute(
-                "UPDATE runs SET tested = ? WHERE run_id = ?", (",".join(map(str, tested)), run.run_id)
-            )
+            attempts.write(db, run, attempt, tests, (by_sample, by_type), complete)
             names = {(t.sample_id, t.sample_name) for t in tests if t.sample_id and t.sample_name}
             db.executemany(
                 "INSERT INTO samples VALUES (?, ?) ON CONFLICT DO UPDATE SET name = excluded.name",
                 sorted(names),
             )
             db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
+        return attempt
 
     def recent_evidence(self, since: datetime) -> list[Run]:
         """Ingested pass/fail runs completed since ``since``, as the platform described them."""
@@ -202,8 +199,40 @@ class Store:
         return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
 
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
-        rows = self._db.execute("SELECT sample_id, count FROM sample_errors WHERE run_id = ?", (run_id,))
+        """Errors per sample in the latest attempt of ``run_id``."""
+        rows = self._db.execute(
+            f"SELECT sample_id, count FROM sample_errors WHERE run_id = ? AND attempt = {_LATEST}",
+            (run_id, run_id),
+        )
         return {int(sample_id): int(count) for sample_id, count in rows}
+
+    def result_counts(self, run_id: int) -> tuple[int, int, int]:
+        """(pass, fail, missing_output) tests in the latest attempt of ``run_id``: what its summary says."""
+        rows = dict(
+            self._db.execute(
+                f"SELECT status, COUNT(*) FROM run_tests WHERE run_id = ? AND attempt = {_LATEST} "
+                "GROUP BY status",
+                (run_id, run_id),
+            ).fetchall()
+        )
+        return (int(rows.get("pass", 0)), int(rows.get("fail", 0)), int(rows.get("missing_output", 0)))
+
+    def test_sets(self, per_platform: int = 8) -> list[TestSet]:
+        """Per platform, the tests of the latest completely listed attempts that had results."""
+        found = []
+        for platform, run_id, attempt, completed_at in self._db.execute(
+            "SELECT platform, run_id, attempt, completed_at FROM (SELECT r.platform, a.run_id, a.attempt, "
+            "a.completed_at, ROW_NUMBER() OVER (PARTITION BY r.platform ORDER BY a.completed_at DESC) AS n "
+            "FROM attempts a JOIN runs r USING (run_id) WHERE a.complete AND a.tested != '') WHERE n <= ?",
+            (per_platform,),
+        ):
+            rows = self._db.execute(
+                "SELECT regression_id, sample_id FROM run_tests WHERE run_id = ? AND attempt = ? "
+                f"AND status IN {TESTED}",
+                (run_id, attempt),
+            )
+            found.append(TestSet(platform, records.when(completed_at), dict(rows.fetchall())))
+        return found
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")
@@ -218,83 +247,36 @@ class Store:
                 "DELETE FROM runs WHERE COALESCE(completed_at, created_at) < ? AND state != 'pending'",
                 (iso(before),),
             )
+            db.execute("DELETE FROM regression_tests WHERE last_seen < ?", (iso(before),))
             return cursor.rowcount
 
     # -- history for the analysis -----------------------------------------------------------
     def history(self, since: datetime) -> History:
-        """Every ingested run completed since ``since``, oldest first, with per-sample results.
+        """Every finished attempt completed since ``since``, oldest run first, with per-sample results.
 
-        Runs that tested the same samples share one frozenset, so a year of history stays small.
+        A restarted run gives one record per attempt, in attempt order. Runs that tested the same
+        samples share one frozenset, so a year of history stays small.
         """
-        records = self._records("r.completed_at >= ?", (iso(since),))
-        return History(tuple(records), self.sample_names())
+        found = records.read(self._db, "a.completed_at >= ?", (iso(since),))
+        categories, sample_tests = records.regression_tests(self._db)
+        return History(tuple(found), self.sample_names(), categories, sample_tests)
 
     def records(self, run_ids: Iterable[int]) -> list[RunRecord]:
-        """These ingested runs (if they are), oldest first: what checking a poll's new runs needs."""
+        """The latest attempt of each of these runs (if stored), oldest first: a poll's new runs."""
         ids = sorted(set(run_ids))
         found: list[RunRecord] = []
         for chunk in range(0, len(ids), 500):
             part = ids[chunk : chunk + 500]
-            found += self._records(f"r.run_id IN ({','.join('?' * len(part))})", tuple(part))
+            condition = f"a.run_id IN ({','.join('?' * len(part))}) AND a.attempt = {_LATEST_OF_A}"
+            found += records.read(self._db, condition, tuple(part))
         return found
 
     def sample_names(self) -> dict[int, str]:
         return dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
 
-    def _records(self, condition: str, params: tuple[object, ...]) -> list[RunRecord]:
-        scope = f"JOIN runs r USING (run_id) WHERE r.state = 'ingested' AND {condition}"
-        regressions: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for run_id, regression_id, sample_id in self._db.execute(
-            f"SELECT t.run_id, t.regression_id, t.sample_id FROM run_tests t {scope} "
-            "AND t.status != 'pass' AND t.status IN ('fail', 'missing_output')",
-            params,
-        ):
-            if sample_id is not None:
-                regressions[run_id][sample_id].append(regression_id)
-        failures: dict[int, dict[int, tuple[str, ...]]] = defaultdict(dict)
-        for run_id, sample_id in self._db.execute(
-            f"SELECT e.run_id, e.sample_id FROM sample_errors e {scope}", params
-        ):
-            failures[run_id][sample_id] = ()
-        for run_id, error_type, sample_ids in self._db.execute(
-            f"SELECT e.run_id, e.error_type, e.sample_ids FROM type_errors e {scope} ORDER BY e.error_type",
-            params,
-        ):
-            found = failures.get(run_id, {})
-            for sample_id in json.loads(sample_ids):
-                if sample_id in found:
-                    found[sample_id] = (*found[sample_id], error_type)  # in name order, thanks to ORDER BY
-        shared: dict[str, frozenset[int]] = {}
-        rows = self._db.execute(
-            "SELECT r.run_id, r.platform, r.commit_sha, r.branch, r.pr_number, r.test_type, r.status, "
-            f"r.created_at, r.completed_at, r.tested FROM runs r WHERE r.state = 'ingested' AND {condition} "
-            "ORDER BY r.run_id",
-            params,
-        )
-        return [
-            RunRecord(
-                run_id=row[0],
-                platform=row[1],
-                commit_sha=row[2],
-                branch=row[3],
-                pr_number=row[4],
-                kind=row[5],
-                status=row[6],
-                created_at=_when(row[7]),
-                completed_at=_when(row[8]),
-                tested=_tested(shared, row[9]),
-                failures=failures.get(row[0], {}),
-                failed_regressions={s: tuple(sorted(r)) for s, r in regressions.get(row[0], {}).items()},
-            )
-            for row in rows
-        ]
 
-
-def _tested(shared: dict[str, frozenset[int]], text: str | None) -> frozenset[int]:
-    key = text or ""
-    if key not in shared:
-        shared[key] = frozenset(int(part) for part in key.split(",") if part)
-    return shared[key]
+_LATEST = "(SELECT MAX(attempt) FROM attempts WHERE run_id = ?)"
+_LATEST_OF_A = "(SELECT MAX(attempt) FROM attempts m WHERE m.run_id = a.run_id)"
 
 
 def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from reporter.config import load_settings, masked_dump
+from reporter.config import LoadedConfig, load_config, load_settings, masked_dump
 from reporter.errors import ConfigError
+from tests.test_docs import ROOT, uncommented
 
 GOOD = """\
 platform:
@@ -53,7 +55,7 @@ def test_unknown_key_names_path_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path, {"SAMPLE_PLATFORM_TOKEN": "x"})
     assert str(caught.value) == (
-        f"{path}:3: platform.tokn: unknown key (check the spelling against config.example.yaml)"
+        f"{path}:3: platform.tokn: unknown key; did you mean token? (see config.example.yaml)"
     )
 
 
@@ -72,7 +74,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(lines) == 3
     assert any("platform.concurrency" in line and ":2:" in line for line in lines)
     assert any("analysis.window_days" in line for line in lines)
-    assert any("unknown IANA time zone 'Mars/Base'" in line for line in lines)
+    assert any("schedule.timezone: unknown IANA time zone; write one such as UTC" in line for line in lines)
 
 
 def test_slack_needs_a_token_or_webhook(tmp_path: Path) -> None:
@@ -112,3 +114,82 @@ def test_cli_exits_2_with_one_line_and_creates_no_state(
     assert len(errors) == 1
     assert str(path) in errors[0] and needle in errors[0]
     assert not list(tmp_path.glob("*.sqlite3"))
+
+
+def load(tmp_path: Path, text: str, **env: str) -> LoadedConfig:
+    return load_config(write(tmp_path, text), {"SAMPLE_PLATFORM_TOKEN": "x", **env})
+
+
+def test_a_variable_that_expands_to_nothing_counts_as_unset(tmp_path: Path) -> None:
+    text = "schedule:\n  timezone: ${TZ_NAME:-}\nfilters:\n  repository: ${REPO}\n"
+    settings = load(tmp_path, text, REPO="").settings
+    assert settings.schedule.timezone == "UTC" and settings.filters.repository is None
+
+
+def test_a_channel_written_with_nothing_under_it_is_on(tmp_path: Path) -> None:
+    assert load(tmp_path, "channels:\n  stdout:\n").settings.channels.stdout is not None
+    loaded = load(tmp_path, "channels:\n")
+    assert loaded.settings.channels.stdout is None
+    assert loaded.warnings == (
+        f"{tmp_path / 'reporter.yaml'}:1: channels: no channel is configured, "
+        "so digests go nowhere; enable stdout, file, slack or email",
+    )
+
+
+def test_warnings_are_logged_when_a_command_loads_the_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, "platform:\n  base_url: http://ci.internal/api/v1\n")
+    with caplog.at_level(logging.WARNING, logger="reporter.config"):
+        load_settings(path, {"SAMPLE_PLATFORM_TOKEN": "x"})
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "platform.base_url: http:// to a host other than this machine" in caplog.records[0].getMessage()
+
+
+def test_both_slack_methods_and_a_missing_template_directory_are_warned_about(tmp_path: Path) -> None:
+    text = (
+        "channels:\n  slack:\n    token: xoxb-1\n    channel: '#c'\n    webhook_url: https://hooks.x/1\n"
+        "templates:\n  directory: mine\n"
+    )
+    warnings = load(tmp_path, text).warnings
+    assert len(warnings) == 2
+    assert ":2: channels.slack: both webhook_url and token are set" in warnings[0]
+    assert f":7: templates.directory: {tmp_path / 'mine'} is not a directory" in warnings[1]
+
+
+def test_a_file_channel_that_cannot_be_written_is_warned_about_when_probed(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x")
+    text = "channels:\n  file:\n    path: taken/digest.html\n"
+    assert load(tmp_path, text).warnings == ()
+    probed = load_config(write(tmp_path, text), {"SAMPLE_PLATFORM_TOKEN": "x"}, probe=True)
+    assert len(probed.warnings) == 1 and "taken is a file, not a directory" in probed.warnings[0]
+
+
+def test_smtp_without_encryption_warns_only_with_a_password(tmp_path: Path) -> None:
+    email = "channels:\n  email:\n    host: mail.ci.net\n    security: none\n    sender: a@ci.net\n    recipients: [b@ci.net]\n"
+    assert load(tmp_path, email).warnings == ()
+    warnings = load(tmp_path, email + "    username: a\n    password: ${PW}\n", PW="pw").warnings
+    assert len(warnings) == 1 and ":4: channels.email.security: security: none sends" in warnings[0]
+
+
+def test_the_example_with_every_channel_switched_on_warns_about_its_placeholders(tmp_path: Path) -> None:
+    text = uncommented((ROOT / "config.example.yaml").read_text())
+    loaded = load(tmp_path, text, SLACK_BOT_TOKEN="xoxb-1", SMTP_PASSWORD="pw")
+    keys = [w.split(": ")[1] for w in loaded.warnings]
+    assert keys == ["channels.email.host", "channels.email.sender", "channels.email.recipients[0]"]
+    assert loaded.settings.channels.slack is not None and loaded.settings.channels.email is not None
+    assert load(tmp_path, (ROOT / "config.example.yaml").read_text()).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["${A:-${B}}", "${1X}", "x${", "$SAMPLE_PLATFORM_TOKEN"],
+)
+def test_a_malformed_variable_reference_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=r":2: platform.token: .*(not a complete variable|not expanded)"):
+        load(tmp_path, f"platform:\n  token: '{value}'\n", A="a", B="b")
+
+
+def test_a_literal_dollar_in_a_value_is_kept(tmp_path: Path) -> None:
+    settings = load(tmp_path, "platform:\n  token: 'pa$word$x'\n").settings
+    assert settings.platform.token.get_secret_value() == "pa$word$x"

@@ -46,14 +46,21 @@ def stored(path: Path) -> dict[int, tuple[str, frozenset[int]]]:
     with sqlite3.connect(path) as db:
         runs = dict(db.execute("SELECT run_id, status FROM runs WHERE state = 'ingested'").fetchall())
         failing: dict[int, set[int]] = {run_id: set() for run_id in runs}
-        for run_id, sample_id in db.execute("SELECT run_id, sample_id FROM sample_errors"):
+        for run_id, sample_id in db.execute(
+            "SELECT run_id, sample_id FROM sample_errors e WHERE attempt = "
+            "(SELECT MAX(attempt) FROM attempts a WHERE a.run_id = e.run_id)"  # what the platform shows now
+        ):
             failing.setdefault(run_id, set()).add(sample_id)
     return {run_id: (status, frozenset(failing[run_id])) for run_id, status in runs.items()}
 
 
+def soak_scenario() -> Scenario:
+    return generate(13, replace(SMALL, restart_share=0.2), end=END)
+
+
 def kill_loop(workdir: Path, *, kills: int, seconds: float, seed: int = 1) -> KillLoopOutcome:
     """Poll in a loop while runs appear, finish out of order and restart; SIGKILL at random moments."""
-    scenario = generate(13, replace(SMALL, restart_share=0.2), end=END)
+    scenario = soak_scenario()
     start = scenario.start + timedelta(days=1)
     clock = LiveClock(start, speed=(scenario.end - start).total_seconds() / seconds)
     rng = random.Random(seed)
@@ -98,3 +105,22 @@ def test_store_equals_the_platform_after_twenty_kills(tmp_path: Path) -> None:
         k for k in outcome.expected.keys() & outcome.stored.keys() if outcome.expected[k] != outcome.stored[k]
     }
     assert (missing, extra, wrong) == (set(), set(), set())
+    assert_attempts_are_real(tmp_path / "state.sqlite3")
+
+
+def assert_attempts_are_real(state: Path) -> None:
+    """Every stored attempt is one the platform finished, numbered 1, 2, ... per run."""
+    finished = {
+        (run.run_id, attempt.completed_at.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+        for run in soak_scenario().runs
+        for attempt in run.attempts
+    }
+    with sqlite3.connect(state) as db:
+        rows = db.execute(
+            "SELECT run_id, attempt, completed_at FROM attempts ORDER BY run_id, attempt"
+        ).fetchall()
+    assert rows and {(run_id, completed) for run_id, _, completed in rows} <= finished
+    per_run: dict[int, list[int]] = {}
+    for run_id, attempt, _ in rows:
+        per_run.setdefault(run_id, []).append(attempt)
+    assert all(numbers == list(range(1, len(numbers) + 1)) for numbers in per_run.values())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from reporter.errors import StoreError
+from reporter.history import TestFailure
 from reporter.models import ErrorBucket, Run, RunSample
 from reporter.schema import MIGRATIONS
 from reporter.store import Store
@@ -125,7 +126,7 @@ def test_migration_003_fills_tested_sets_of_runs_stored_before_it(tmp_path: Path
             [(1, 10, "pass"), (2, 11, "fail"), (3, 12, "skipped")],
         )
     with Store(path) as store:
-        assert store.migrations()[-1] == "003_tested_sets"
+        assert "003_tested_sets" in store.migrations()
         [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
     assert record.tested == {10, 11}
 
@@ -136,3 +137,154 @@ def test_abandoned_runs_are_no_longer_pending(tmp_path: Path) -> None:
         store.abandon(1)
         assert [k.run_id for k in store.pending()] == [2]
         assert store.known([1])[1].state == "abandoned"
+
+
+def restarted(first: Run, hours: int = 5, status: str = "pass") -> Run:
+    """``first`` restarted under the same id: new progress times, new results."""
+    assert first.completed_at is not None
+    again = first.completed_at + timedelta(hours=hours)
+    return first.model_copy(
+        update={
+            "status": status,
+            "queued_at": again,
+            "started_at": again + timedelta(minutes=2),
+            "completed_at": again + timedelta(minutes=40),
+        }
+    )
+
+
+def test_a_restarted_run_keeps_both_attempts_as_records_of_one_commit(tmp_path: Path) -> None:
+    failing = [RunSample(regression_test_id=1, sample_id=10, status="fail", exit_code=-9, expected_rc=0)]
+    passing = [RunSample(regression_test_id=1, sample_id=10, status="pass", exit_code=0, expected_rc=0)]
+    with Store(tmp_path / "s.sqlite3") as store:
+        assert store.save_run(run(1), failing) == 1
+        assert store.save_run(restarted(run(1)), passing) == 2
+        records = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
+        latest = store.records([1])
+        assert store.counts() == {"ingested": 1}
+        assert store.sample_error_counts(1) == {}  # what the platform shows now: the second attempt
+    assert [(r.key, r.status, r.commit_sha) for r in records] == [
+        ((1, 1), "fail", "c" * 40),
+        ((1, 2), "pass", "c" * 40),
+    ]
+    assert records[0].failures == {10: ("exit_code_mismatch",)} and records[1].failures == {}
+    assert records[0].tested == records[1].tested == {10}
+    assert [r.key for r in latest] == [(1, 2)]
+
+
+def test_a_restart_in_progress_keeps_the_finished_attempt_in_the_history(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), [RunSample(regression_test_id=1, sample_id=10, status="fail")])
+        store.record(run(1, "queued").model_copy(update={"completed_at": None}), "pending")
+        [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
+        assert (record.key, record.status) == ((1, 1), "fail")
+        store.save_run(restarted(run(1)), [RunSample(regression_test_id=1, sample_id=10, status="pass")])
+        assert [r.key for r in store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs] == [(1, 1), (1, 2)]
+
+
+def test_a_re_read_after_an_approved_baseline_replaces_the_attempt(tmp_path: Path) -> None:
+    two = [
+        RunSample(regression_test_id=1, sample_id=10, status="fail", exit_code=0, expected_rc=0),
+        RunSample(regression_test_id=2, sample_id=11, status="fail", exit_code=0, expected_rc=0),
+    ]
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), two)
+        assert store.result_counts(1) == (0, 2, 0)
+        approved = [two[0], two[1].model_copy(update={"status": "pass"})]
+        assert store.save_run(run(1), approved) == 1
+        [record] = store.history(datetime(2026, 10, 1, tzinfo=UTC)).runs
+        assert store.result_counts(1) == (1, 1, 0)
+    assert record.attempt == 1 and record.failures == {10: ("diff_mismatch",)}
+
+
+def test_exit_codes_and_categories_round_trip(tmp_path: Path) -> None:
+    tests = [
+        RunSample(
+            regression_test_id=4,
+            sample_id=10,
+            status="fail",
+            exit_code=3221225477,
+            expected_rc=0,
+            categories=("DVB", "General"),
+        ),
+        RunSample(
+            regression_test_id=2,
+            sample_id=10,
+            status="missing_output",
+            exit_code=-9,
+            expected_rc=0,
+            categories=("DVB",),
+        ),
+        RunSample(regression_test_id=3, sample_id=11, status="pass", exit_code=2, expected_rc=2),
+        RunSample(regression_test_id=9, sample_id=None, status="fail", exit_code=1, expected_rc=0),
+    ]
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), tests)
+        history = store.history(datetime(2026, 10, 1, tzinfo=UTC))
+    [record] = history.runs
+    assert record.failed_tests == {
+        10: (TestFailure(2, "missing_output", -9, 0), TestFailure(4, "fail", 3221225477, 0)),
+    }
+    assert record.failed_regressions == {10: (2, 4)}
+    assert record.failures == {10: ("exit_code_mismatch", "missing_output")}
+    assert record.tested == {10, 11}
+    assert history.categories == {10: frozenset({"DVB", "General"}), 11: frozenset()}
+    assert history.sample_tests == {10: (2, 4), 11: (3,)}
+
+
+def test_inferred_passes_keep_the_categories_a_full_listing_gave(tmp_path: Path) -> None:
+    listed = RunSample(regression_test_id=1, sample_id=10, status="pass", categories=("Teletext",))
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), [listed])
+        later = run(2).model_copy(update={"completed_at": datetime(2026, 11, 2, tzinfo=UTC)})
+        store.save_run(later, [RunSample(regression_test_id=1, sample_id=10, status="pass")], complete=False)
+        history = store.history(datetime(2026, 10, 1, tzinfo=UTC))
+        [reference] = store.test_sets()
+    assert history.categories == {10: frozenset({"Teletext"})}
+    assert reference.completed_at == run(1).completed_at  # an inferred attempt is no reference
+    assert dict(reference.samples) == {1: 10}
+
+
+def test_prune_removes_old_attempts_and_tests_not_seen_since(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), [RunSample(regression_test_id=1, sample_id=10, status="fail")])
+        recent = run(2).model_copy(update={"completed_at": datetime(2026, 11, 25, tzinfo=UTC)})
+        store.save_run(recent, [RunSample(regression_test_id=2, sample_id=11, status="fail")])
+        store.prune(datetime(2026, 11, 10, tzinfo=UTC))
+        history = store.history(datetime(2026, 1, 1, tzinfo=UTC))
+        leftovers = [
+            store._db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = 1").fetchone()[0]
+            for table in ("attempts", "run_tests", "sample_errors", "type_errors")
+        ]
+    assert [r.run_id for r in history.runs] == [2] and leftovers == [0, 0, 0, 0]
+    assert history.sample_tests == {11: (2,)}
+
+
+def test_migration_004_turns_ingested_runs_into_first_attempts(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        for name, script in MIGRATIONS[:3]:
+            db.executescript(script)
+            db.execute("INSERT INTO migrations VALUES (?, 'then')", (name,))
+        for run_id, state, status in ((1, "ingested", "fail"), (2, "pending", "queued")):
+            db.execute(
+                "INSERT INTO runs (run_id, platform, repository, commit_sha, test_type, status, "
+                "completed_at, state, seen_at, ingested_at, tested) VALUES (?, 'linux', 'a/b', 'c', "
+                "'commit', ?, '2026-11-01T01:00:00+00:00', ?, 'then', 'then', '10,11')",
+                (run_id, status, state),
+            )
+            db.executemany(
+                "INSERT INTO run_tests VALUES (?, ?, ?, ?)",
+                [(run_id, 1, 10, "pass"), (run_id, 2, 11, "fail")],
+            )
+            db.execute(f"INSERT INTO sample_errors VALUES ({run_id}, 11, 1, 'warning')")
+            db.execute(f"INSERT INTO type_errors VALUES ({run_id}, 'diff_mismatch', 1, 'warning', '[11]')")
+    with Store(path) as store:
+        history = store.history(datetime(2026, 10, 1, tzinfo=UTC))
+        kept = store._db.execute("SELECT COUNT(*) FROM run_tests WHERE run_id = 2").fetchone()[0]
+    [record] = history.runs
+    assert (record.key, record.tested, record.failures) == ((1, 1), {10, 11}, {11: ("diff_mismatch",)})
+    assert record.failed_tests == {11: (TestFailure(2, "fail"),)}
+    assert history.sample_tests == {10: (1,), 11: (2,)}
+    assert kept == 0  # a run pending again had no finished attempt to keep

@@ -13,14 +13,18 @@ from collections import defaultdict
 
 from reporter.history import History, RunRecord, TestFailure
 from reporter.simulator import Scenario
-from reporter.simulator.model import SimRun
+from reporter.simulator.model import Attempt, SimRun
 from reporter.simulator.views import error_buckets, run_samples, run_status
 
 TESTED = ("pass", "fail", "missing_output")
 
 
-def history_of(scenario: Scenario) -> History:
-    """Every attempt finished by the scenario's end, oldest run first, attempts in order."""
+def history_of(scenario: Scenario, every_attempt: bool = True) -> History:
+    """Every attempt finished by the scenario's end, oldest run first, attempts in order.
+
+    ``every_attempt`` False keeps only the attempt in force at the end, as one backfill at the end
+    sees a restarted run (a daemon polling every few minutes sees each attempt).
+    """
     records: list[RunRecord] = []
     categories: dict[int, set[str]] = defaultdict(set)
     tests: dict[int, set[int]] = defaultdict(set)
@@ -28,11 +32,10 @@ def history_of(scenario: Scenario) -> History:
     shared: dict[frozenset[int], frozenset[int]] = {}
     for run in sorted(scenario.runs, key=lambda r: r.run_id):
         attempt_no = 0
-        for attempt in run.attempts:
-            if attempt.completed_at > scenario.end:
-                continue
+        finished = [a for a in run.attempts if a.completed_at <= scenario.end]
+        for attempt in finished if every_attempt else finished[-1:]:
             attempt_no += 1
-            record = _record(scenario, run, attempt_no, attempt.completed_at, shared)
+            record = _record(scenario, run, attempt, attempt_no, shared)
             if record is None:
                 continue
             records.append(record[0])
@@ -50,16 +53,21 @@ def history_of(scenario: Scenario) -> History:
 
 
 def _record(
-    scenario: Scenario, run: SimRun, attempt: int, now: object, shared: dict[frozenset[int], frozenset[int]]
+    scenario: Scenario,
+    run: SimRun,
+    attempt: Attempt,
+    number: int,
+    shared: dict[frozenset[int], frozenset[int]],
 ) -> tuple[RunRecord, list[dict[str, object]]] | None:
-    status = run_status(run, now)  # type: ignore[arg-type]
+    now = attempt.completed_at
+    status = run_status(run, now)
     if status in ("queued", "running"):
         return None
-    rows = run_samples(scenario, run, now)  # type: ignore[arg-type]
+    rows = run_samples(scenario, run, now)
     tested = frozenset(r["sample_id"] for r in rows if r["sample_id"] is not None and r["status"] in TESTED)
     tested = shared.setdefault(tested, tested)
-    by_sample = error_buckets(scenario, run, now, "sample_id", None)  # type: ignore[arg-type]
-    by_type = error_buckets(scenario, run, now, "type", None)  # type: ignore[arg-type]
+    by_sample = error_buckets(scenario, run, now, "sample_id", None)
+    by_type = error_buckets(scenario, run, now, "type", None)
     failures: dict[int, tuple[str, ...]] = {int(b["key"]): () for b in by_sample if b["key"].isdigit()}
     for bucket in sorted(by_type, key=lambda b: b["key"]):
         for sample_id in bucket["sample_ids"]:
@@ -71,7 +79,6 @@ def _record(
             failed[row["sample_id"]].append(
                 TestFailure(row["regression_test_id"], row["status"], row["exit_code"], row["expected_rc"])
             )
-    completed = run.attempts[attempt - 1].completed_at if status not in ("queued", "running") else None
     record = RunRecord(
         run_id=run.run_id,
         platform=run.platform,
@@ -81,11 +88,11 @@ def _record(
         kind=run.test_type,
         status=status,
         created_at=run.created_at,
-        completed_at=completed,
+        completed_at=attempt.completed_at,
         tested=tested,
         failures=failures,
         failed_regressions={s: tuple(t.regression_id for t in f) for s, f in failed.items()},
-        attempt=attempt,
+        attempt=number,
         failed_tests={s: tuple(f) for s, f in failed.items()},
     )
     return record, rows  # type: ignore[return-value]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import bisect
 import math
 import operator
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from reporter import clusters, observations
 from reporter.clusters import Cluster
+from reporter.confidence import confidence
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.noise import InfraNoise, shared_causes
@@ -58,6 +59,8 @@ class Finding:
     regression_tests: tuple[RegressionTest, ...] = ()
     cluster: int | None = None  # the co-failing cluster (Analysis.clusters) this sample belongs to
     earlier_flaky: int = 0  # failing: flaky failures seen before the regression began
+    independent_failures: int = 0  # failure events: a streak, a re-run, a pull request count once
+    noise_failures: int = 0  # failures set aside here as shared-cause noise (not counted above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,11 @@ def analyse(history: History, settings: AnalysisSettings) -> Analysis:
         if verdict.kind == FLAKY:
             candidates.append(_candidate(sample_id, name, platform, kept, verdict))
     found_clusters = clusters.co_failing(candidates, history.categories, settings)
-    findings = _name_clusters(findings, found_clusters)
+    set_aside = Counter((s, e.platform) for e in noise.events for s in e.sample_ids)
+    findings = [
+        _calibrated(replace(f, noise_failures=set_aside[(f.sample_id, f.platform)]))
+        for f in _name_clusters(findings, found_clusters)
+    ]
     findings.sort(key=lambda f: (-f.score, f.sample_id, f.platform))
     infra = sorted(noise.broken)
     return Analysis(
@@ -199,7 +206,7 @@ def classify(
     verdict = judge(data, settings)
     if verdict is None:
         return None
-    finding = _finding(sample_id, name, platform, verdict, data, settings)
+    finding = _calibrated(_finding(sample_id, name, platform, verdict, data, settings))
     return _with_drill_down(finding, data, settings) if drill else finding
 
 
@@ -215,6 +222,10 @@ def _candidate(
     """A flaky sample as clustering sees it: its flaky failures, by position in the platform's attempts."""
     failed = [data.positions[k] for k in verdict.focus]
     return clusters.Candidate(sample_id, name, platform, data.positions, failed, data.platform.runs)
+
+
+def _calibrated(finding: Finding) -> Finding:
+    return replace(finding, confidence=round(confidence(finding), 3))
 
 
 def _name_clusters(findings: Iterable[Finding], found: Iterable[Cluster]) -> list[Finding]:
@@ -306,7 +317,6 @@ def _finding(
     recent = runs[-DETAIL_FAILURES:]
     types: set[str] = set().union(*[run.failures.get(sample_id, ()) for run in recent])
     regression_ids: set[int] = set().union(*[run.failed_regressions.get(sample_id, ()) for run in recent])
-    confidence = _confidence(verdict, data, len(types), settings)
     lower = wilson_lower(len(counted), n)
     if kind == FLAKY:  # failing in different ways on unchanged code points at nondeterminism
         boost = VARIED_TYPES_BOOST if len(types) > 1 else 1.0
@@ -322,7 +332,7 @@ def _finding(
         platform=platform,
         classification=kind,
         score=score,
-        confidence=round(confidence, 3),
+        confidence=0.0,
         runs=n,
         failures=len(data.failed),
         flips=flip_count(n, data.failed),
@@ -334,18 +344,8 @@ def _finding(
         history="".join("x" if data.fails(k) else "." for k in range(max(0, n - HISTORY_LENGTH), n)),
         failing_runs=tuple([run.run_id for run in runs]),
         earlier_flaky=verdict.earlier_flaky,
+        independent_failures=verdict.events,
     )
-
-
-def _confidence(verdict: Verdict, data: Series, types: int, settings: AnalysisSettings) -> float:
-    """The probability that the verdict is right (see docs/analysis.md, "Confidence")."""
-    if verdict.kind == FAILING:
-        return 1 - 0.5 ** len(verdict.focus)
-    if verdict.kind != FLAKY:
-        return wilson_lower(len(verdict.focus), len(data))
-    z = -1.0 + 1.5 * math.log(verdict.events + 1) + 2.0 * min(verdict.disagreements, 2)
-    z += 0.5 if types > 1 else 0.0
-    return 1 / (1 + math.exp(-z))
 
 
 def _ref(run: RunRecord) -> RunRef:

@@ -4,7 +4,8 @@ Per platform, for every pair of flaky samples, Fisher's exact test (one-sided, h
 the run attempts both were tested in asks whether they failed together more often than independent
 samples with their failure counts would. A pair is linked when its p-value is below
 ``cluster_alpha`` divided by the number of pairs (Bonferroni) and when each mostly fails when the
-other does (one cause firing in a run makes most of its samples fail there).
+other does, in the same attempt more often than in the attempts next to it (one cause firing in a
+run makes most of its samples fail there; a bad day makes samples fail around the same time).
 Linked samples form clusters. Details in docs/analysis.md ("Co-failing clusters").
 """
 
@@ -127,6 +128,8 @@ def _link(a: _Bits, b: _Bits, pairs: int, alpha: float) -> float | None:
     ka, kb = a.count, b.count
     if together * 2 < max(ka, kb):
         return None  # when one fails the other mostly passes: not one cause firing in a run
+    if together <= (fa & (fb << 1)).bit_count() + (fa & (fb >> 1)).bit_count():
+        return None  # as often in the attempt next door: failures bunched in bad hours, not one cause
     total = a.total
     if a.tested is not b.tested:  # tested in different attempts: only those both were tested in count
         both = a.tested & b.tested

@@ -2,7 +2,8 @@
 
     uv run python -m benchmarks.calibrate [--seeds 10]
 
-Every profile, tuning seeds only (benchmarks/evaluate_detection.py reports on other seeds). Each
+Every profile and every variant moved away from the defaults (benchmarks/common.py), tuning seeds
+only (benchmarks/evaluate_detection.py reports on other seeds). Each
 history is built in process (benchmarks/scenario_history.py, the attempt in force at the end, as
 one backfill stores it) and analysed; every finding gives the model's inputs and whether its
 classification is right. A logistic regression with a small ridge penalty (Newton's method) gives
@@ -15,7 +16,7 @@ import argparse
 import math
 from collections.abc import Sequence
 
-from benchmarks.common import END
+from benchmarks.common import END, variants
 from benchmarks.scenario_history import history_of
 from reporter.analysis import FAILING, analyse
 from reporter.confidence import features
@@ -31,7 +32,7 @@ def samples(seeds: Sequence[int]) -> tuple[list[tuple[list[float], int]], list[t
     flaky: list[tuple[list[float], int]] = []
     failing: list[tuple[list[float], int]] = []
     settings = AnalysisSettings(window_days=3650)
-    for profile in PROFILES.values():
+    for profile in [*PROFILES.values(), *variants().values()]:
         for seed in seeds:
             scenario = generate(seed, profile, end=END)
             result = analyse(history_of(scenario, every_attempt=False), settings)
@@ -95,7 +96,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=len(TUNING_SEEDS), help="tuning seeds 1..N")
     args = parser.parse_args()
     flaky, failing = samples(range(1, args.seeds + 1))
-    print(f"tuning seeds 1-{args.seeds}, every profile: {len(flaky)} findings, {len(failing)} failing")
+    print(
+        f"tuning seeds 1-{args.seeds}, every profile and variant: {len(flaky)} findings, {len(failing)} failing"
+    )
     print("FLAKY_WEIGHTS =", tuple(round(w, 3) for w in fit(flaky)))
     print("FAILING_WEIGHTS =", tuple(round(w, 3) for w in fit(failing)))
 

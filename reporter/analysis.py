@@ -313,10 +313,11 @@ def _finding(
     counted = list(verdict.focus) or list(data.failed)
     n = len(data)
     records, positions = data.platform.runs, data.positions
-    runs = [records[positions[k]] for k in counted]
-    recent = runs[-DETAIL_FAILURES:]
+    recent = [records[positions[k]] for k in counted[-DETAIL_FAILURES:]]
     types: set[str] = set().union(*[run.failures.get(sample_id, ()) for run in recent])
     regression_ids: set[int] = set().union(*[run.failed_regressions.get(sample_id, ()) for run in recent])
+    first, last = records[positions[counted[0]]], recent[-1]
+    run_ids = data.platform.run_ids
     lower = wilson_lower(len(counted), n)
     if kind == FLAKY:  # failing in different ways on unchanged code points at nondeterminism
         boost = VARIED_TYPES_BOOST if len(types) > 1 else 1.0
@@ -337,15 +338,22 @@ def _finding(
         failures=len(data.failed),
         flips=flip_count(n, data.failed),
         same_commit_disagreements=verdict.disagreements,
-        first_failure=_ref(runs[0]),
-        last_failure=_ref(runs[-1]),
+        first_failure=_ref(first),
+        last_failure=_ref(last),
         error_types=tuple(sorted(types)),
         regression_ids=tuple(sorted(regression_ids)),
-        history="".join("x" if data.fails(k) else "." for k in range(max(0, n - HISTORY_LENGTH), n)),
-        failing_runs=tuple([run.run_id for run in runs]),
+        history=_history(n, data.failed),
+        failing_runs=tuple([run_ids[positions[k]] for k in counted]),
         earlier_flaky=verdict.earlier_flaky,
         independent_failures=verdict.events,
     )
+
+
+def _history(n: int, failed: Sequence[int]) -> str:
+    """The last ``HISTORY_LENGTH`` observations, oldest first: x failed, . passed."""
+    start = max(0, n - HISTORY_LENGTH)
+    recent = set(failed[bisect.bisect_left(failed, start) :])
+    return "".join("x" if k in recent else "." for k in range(start, n))
 
 
 def _ref(run: RunRecord) -> RunRef:

@@ -60,7 +60,9 @@ class Noise:
 
 def failing_share(run: RunRecord) -> float | None:
     """The share of a run's tested samples that failed (None if it tested nothing)."""
-    tested = len(run.tested) + sum(1 for s in run.failures if s not in run.tested)
+    tested = len(run.tested)
+    if not run.failures.keys() <= run.tested:  # failed without a listed result: tested too
+        tested += len(run.failures.keys() - run.tested)
     return len(run.failures) / tested if tested else None
 
 
@@ -159,7 +161,8 @@ class _Rates:
             tested, count = groups.get(id(run.tested), (run.tested, 0))
             groups[id(run.tested)] = (tested, count + 1)
             failed.update(run.failures.keys())
-            extra.update(run.failures.keys() - run.tested)
+            if not run.failures.keys() <= run.tested:
+                extra.update(run.failures.keys() - run.tested)
         for samples in explained.values():
             failed.subtract(samples)
         seen: Counter[int] = Counter(extra)
@@ -200,7 +203,7 @@ class _Suite:
 
     def __init__(self, history: History) -> None:
         self.tests = history.sample_tests
-        self.categories = history.categories
+        self.categories = {s: labels for s, labels in history.categories.items() if labels}
         self._order: dict[int, list[tuple[int, int]]] = {}
         self._sizes: dict[int, Counter[str]] = {}
 

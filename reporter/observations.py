@@ -30,6 +30,7 @@ class Platform:
     in_pull: Sequence[bool]  # per position: a pull-request run
     aside: Sequence[bool]  # per position: off master's line (a pull request, a re-run of an old commit)
     shas: Sequence[str]  # per position: the commit
+    run_ids: Sequence[int]  # per position: the run
     pr_numbers: Sequence[int | None]  # per position: the pull request, if any
     days: Sequence[int]  # per position: the day it completed (proleptic ordinal), or -run_id
     mixed: dict[int, set[str]]  # per sample, commits on which it both passed and failed here
@@ -153,8 +154,9 @@ def _platform_series(runs: list[RunRecord], explained: Mapping[Key, frozenset[in
         skip = explained.get(run.key, ())
         for sample_id in skip:
             set_aside[sample_id].add(position)
-        for sample_id in run.failures.keys() - run.tested:
-            untested_failures[sample_id].append(position)
+        if not run.failures.keys() <= run.tested:
+            for sample_id in run.failures.keys() - run.tested:
+                untested_failures[sample_id].append(position)
         for sample_id in run.failures.keys() - skip if skip else run.failures:
             failing[sample_id].append(position)
     platform = Platform(
@@ -164,6 +166,7 @@ def _platform_series(runs: list[RunRecord], explained: Mapping[Key, frozenset[in
         [run.pr_number is not None for run in runs],
         _aside(runs),
         [run.commit_sha for run in runs],
+        [run.run_id for run in runs],
         [run.pr_number for run in runs],
         [run.completed_at.toordinal() if run.completed_at else -run.run_id for run in runs],
         _mixed(runs, commits, explained),

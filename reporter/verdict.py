@@ -6,6 +6,7 @@ The rules and their defaults are explained in docs/analysis.md ("Classification 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,7 +48,8 @@ def judge(data: Series, settings: AnalysisSettings) -> Verdict | None:
         before = [k for k in loose if k < onset]
         earlier = len(before) if _flaky_enough(data, before, mixed, settings) else 0
         return Verdict(FAILING, focus, onset, 0, _events(data, focus), earlier)
-    disagreements = len({data.platform.shas[data.positions[k]] for k in loose} & mixed) if mixed else 0
+    shas = data.platform.shas
+    disagreements = len({shas[positions[k]] for k in loose} & mixed) if mixed else 0
     if flaky_enough and loose:
         kind = FIXED if _recovered(data, loose) else FLAKY
         return Verdict(kind, tuple(loose), None, disagreements, _events(data, loose), 0)
@@ -113,19 +115,13 @@ def _events(data: Series, failures: Sequence[int]) -> int:
     """
     positions, aside, pulls = data.positions, data.platform.aside, data.platform.pr_numbers
     shas, before = data.platform.shas, data.aside_before
-    streaks, last = 0, -1
-    on_line: set[str] = set()
-    apart: set[object] = set()
-    for k in failures:
-        p = positions[k]
-        if aside[p]:  # a pull request counts once; a re-run of an old commit once per commit
-            apart.add(shas[p] if pulls[p] is None else pulls[p])
-            continue
-        on_line.add(shas[p])
-        if last < 0 or k - last - 1 != before[k] - before[last + 1]:
-            streaks += 1  # a master pass lies between this failure and the previous one
-        last = k
-    return streaks + len(apart - on_line)
+    masters = [k for k in failures if not aside[positions[k]]]
+    line = [k - before[k] for k in masters]  # positions on master's line: a gap means a pass between
+    streaks = 1 + sum(map(operator.ne, line[1:], map((1).__add__, line))) if line else 0
+    apart = {shas[p] if pulls[p] is None else pulls[p] for p in (positions[k] for k in failures) if aside[p]}
+    if apart:  # a re-run of a commit that failed on master's line is part of that event
+        apart -= {shas[positions[k]] for k in masters}
+    return int(streaks) + len(apart)
 
 
 def _recovered(data: Series, loose: list[int]) -> bool:

@@ -19,9 +19,34 @@ from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.noise import InfraNoise, shared_causes
 from reporter.observations import Series
-from reporter.verdict import Verdict, judge
+from reporter.verdict import Classification, Verdict, judge
 
-FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
+__all__ = [
+    "FAILING",
+    "FIXED",
+    "FLAKY",
+    "STABLE",
+    "Analysis",
+    "Classification",
+    "Cluster",
+    "Finding",
+    "InfraNoise",
+    "PullRequestBreakage",
+    "RegressionTest",
+    "RunRef",
+    "analyse",
+    "classify",
+    "decayed_flip_rate",
+    "flip_count",
+    "flip_points",
+    "wilson_lower",
+]
+FLAKY, FAILING, FIXED, STABLE = (
+    Classification.FLAKY,
+    Classification.FAILING,
+    Classification.FIXED,
+    Classification.STABLE,
+)
 HISTORY_LENGTH = 30
 VARIED_TYPES_BOOST = 1.25
 DETAIL_FAILURES = 200  # error types and failing tests are read off a finding's latest failures
@@ -43,7 +68,7 @@ class Finding:
     sample_id: int
     sample_name: str
     platform: str
-    classification: str
+    classification: Classification
     score: float
     confidence: float
     runs: int
@@ -68,7 +93,7 @@ class RegressionTest:
     """Drill-down: one of the sample's regression tests, classified on its own."""
 
     regression_id: int
-    classification: str
+    classification: Classification
     failures: int
     runs: int
     history: str
@@ -100,7 +125,7 @@ class Analysis:
     infra_noise: tuple[InfraNoise, ...] = ()  # every shared cause found, whole attempts included
     clusters: tuple[Cluster, ...] = ()
 
-    def by_class(self, classification: str) -> tuple[Finding, ...]:
+    def by_class(self, classification: Classification) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.classification == classification)
 
 

@@ -1,29 +1,44 @@
-"""The ``reporter`` command line: thin commands over ``jobs``, one error handler, exit codes."""
+"""The ``reporter`` command line: each command calls one function and prints what it returns.
+
+Every error a user can see is a ``ReporterError``; ``main`` prints its message and exits with its
+``exit_code`` (the table in ``reporter.errors``).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import click
 from rich.console import Console
 
 from reporter import __version__, jobs
-from reporter.config import Settings, load_settings, masked_dump
-from reporter.errors import ReporterError
+from reporter.analysis import Classification
+from reporter.config import Platform, Settings, load_settings, masked_dump
+from reporter.errors import CheckFailed, DeliveryError, Interrupted, ReporterError, RunsNotIngested
+from reporter.format import FINDINGS_FORMATS
+from reporter.format.json import JsonFormat
+from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
-from reporter.render import Renderer, findings_json, findings_table
 
 DEFAULT_CONFIG = "reporter.yaml"
-console = Console(stderr=True)
+DATE = click.DateTime(["%Y-%m-%d"])
+PAGE_FORMATS = ("text", "markdown", "html")  # the digest formats that are a page to print or keep
+
+seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
 
 
 def _settings(ctx: click.Context) -> Settings:
     path: Path = ctx.obj["config"]
     return load_settings(path)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment else None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -67,16 +82,10 @@ def poll(ctx: click.Context) -> None:
     Example (cron, every 10 minutes):
       */10 * * * *  reporter --config /etc/reporter.yaml poll
     """
-    settings = _settings(ctx)
-    with jobs.writer(settings, "poll") as store:
-        result = jobs.poll(settings, store)
-        jobs.retry_deliveries(settings, store)
-    click.echo(
-        f"poll: {result.ingested} runs ingested, {result.pending} pending, "
-        f"{len(result.failed)} failed, {result.requests} requests, {result.seconds:.1f} s"
-    )
+    result = jobs.poll_once(_settings(ctx))
+    click.echo(f"poll: {jobs.poll_summary(result)}")
     if result.failed:
-        sys.exit(3)
+        raise RunsNotIngested(result.failed)
 
 
 @cli.command()
@@ -84,7 +93,7 @@ def poll(ctx: click.Context) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "html"]),
+    type=click.Choice(PAGE_FORMATS),
     default="text",
     show_default=True,
     help="Format for --dry-run or --output.",
@@ -107,8 +116,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
     """
     settings = _settings(ctx)
     if dry_run or output:
-        with jobs.open_store(settings) as store:  # only reads: no writer lock needed
-            rendered = Renderer(settings.templates.directory).digest(jobs.build_digest(settings, store), fmt)
+        rendered = jobs.preview_digest(settings, fmt)
         if output:
             from reporter.deliver.file import write_atomically
 
@@ -117,25 +125,25 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
         if dry_run:
             click.echo(rendered, nl=False)
         return
-    with jobs.writer(settings, "digest") as store:
-        result = jobs.run_digest(settings, store)
-    click.echo(
-        f"digest {result.period}: sent {len(result.delivery.sent)}, failed {len(result.delivery.failed)}",
-        err=True,
-    )
+    result = jobs.digest_once(settings)
+    click.echo(f"digest: {result.summary}", err=True)
     if result.delivery.failed:
-        sys.exit(6)
+        failed = result.delivery.failed
+        what = "1 delivery" if len(failed) == 1 else f"{len(failed)} deliveries"
+        raise DeliveryError(f"{what} failed; queued, to be retried:\n" + "\n".join(failed))
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--platform", type=click.Choice(["linux", "windows"]), help="Only this platform.")
+@click.option(
+    "--format", "fmt", type=click.Choice(list(FINDINGS_FORMATS)), default="table", show_default=True
+)
+@click.option("--platform", type=click.Choice(get_args(Platform)), help="Only this platform.")
 @click.option(
     "--classification",
-    type=click.Choice(["flaky", "failing", "fixed", "stable"]),
+    type=click.Choice([c.value for c in Classification]),
     help="Only this classification.",
 )
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Analyse from this date (default: window).")
+@click.option("--since", type=DATE, help="Analyse from this date (default: window).")
 @click.pass_context
 def flaky(
     ctx: click.Context, fmt: str, platform: str | None, classification: str | None, since: datetime | None
@@ -147,32 +155,18 @@ def flaky(
       reporter flaky
       reporter flaky --format json --classification flaky --platform linux
     """
-    settings = _settings(ctx)
-    now = datetime.now(UTC)
-    with jobs.open_store(settings) as store:
-        _, result = jobs.analyse(settings, store, now, since.replace(tzinfo=UTC) if since else None)
-    findings = [
-        f
-        for f in result.findings
-        if (platform is None or f.platform == platform)
-        and (classification is None or f.classification == classification)
-    ]
+    report = jobs.findings(
+        _settings(ctx), platform=platform, classification=classification, since=_utc(since)
+    )
     if fmt == "json":
-        click.echo(
-            findings_json(
-                findings,
-                generated_at=now,
-                window_days=settings.analysis.window_days,
-                web_url=settings.platform.web_url,
-            ),
-            nl=False,
-        )
+        click.echo(JsonFormat().findings(report), nl=False)
     else:
-        Console().print(findings_table(findings))
+        terminal = Console()
+        click.echo(TableFormat(width=terminal.width, color=terminal.is_terminal).findings(report), nl=False)
 
 
 @cli.command()
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Ingest runs created since this date.")
+@click.option("--since", type=DATE, help="Ingest runs created since this date.")
 @click.option("--days", type=click.IntRange(min=1), help="Ingest the last N days instead.")
 @click.pass_context
 def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> None:
@@ -182,19 +176,12 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
     Example:
       reporter backfill --since 2026-10-01
     """
-    settings = _settings(ctx)
-    start = (
-        since.replace(tzinfo=UTC)
-        if since
-        else datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
-    )
     from reporter.progress import progress_bar
 
-    with jobs.writer(settings, "backfill") as store, progress_bar("backfill") as advance:
-        result = jobs.poll(settings, store, since=start, progress=advance)
-    click.echo(
-        f"backfill: {result.ingested} runs ingested, {result.requests} requests, {result.seconds:.1f} s"
-    )
+    settings = _settings(ctx)
+    with progress_bar("backfill") as advance:
+        result = jobs.backfill(settings, _utc(since), days, advance)
+    click.echo(f"backfill: {jobs.poll_summary(result)}")
 
 
 @cli.command("check-config")
@@ -219,14 +206,12 @@ def check_config(ctx: click.Context, online: bool) -> None:
         lines, problems = jobs.check_online(settings)
         for line in lines:
             click.echo(line, err=True)
-        for problem in problems:
-            click.echo(f"error: {problem}", err=True)
         if problems:
-            sys.exit(3)
+            raise CheckFailed("\n".join(problems))
 
 
 @cli.command()
-@click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
+@seed_option
 @click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
 @click.option(
     "--dir",
@@ -252,7 +237,7 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
         outcome = run_demo(target, seed=seed, days=days, progress=advance)
     click.echo("")
     click.echo(f"Ingested {outcome.runs_ingested} runs with {outcome.requests} API requests.")
-    for kind in ("flaky", "failing"):
+    for kind in (Classification.FLAKY, Classification.FAILING):
         found, truth = outcome.found[kind], outcome.truth[kind]
         click.echo(
             f"{kind}: found {len(found)}, of which {len(found & truth)} match the simulator's "
@@ -265,7 +250,7 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
 
 @cli.command()
 @click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@click.option("--seed", default=7, show_default=True)
+@seed_option
 @click.option(
     "--days",
     type=click.IntRange(1, 3650),
@@ -306,12 +291,11 @@ def simulate(
       reporter simulate --profile hard --days 30
       SAMPLE_PLATFORM_TOKEN=sim-token reporter --config sim.yaml poll
     """
-    import threading
     from dataclasses import replace
 
-    from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
+    from reporter.demo import serve_simulation
+    from reporter.simulator import Faults, Profile
     from reporter.simulator.scenario import PROFILES
-    from reporter.simulator.server import READ_SCOPES
 
     if profile_name is not None and profile_name not in PROFILES:
         raise click.BadParameter(
@@ -320,16 +304,10 @@ def simulate(
     profile = PROFILES[profile_name] if profile_name else Profile(days=14)
     profile = replace(profile, days=days) if days is not None else profile
     faults = Faults(error_rate, drop_rate, malformed_rate, latency, seed)
-    server = SimulatedPlatform(
-        generate(seed, profile),
-        tokens={token: READ_SCOPES},
-        rate_limit=rate_limit,
-        rate_window=window,
-        faults=faults,
-        port=port,
-    )
-    click.echo(f"Simulated Sample Platform at {server.base_url} (token {token!r}); Ctrl-C stops it.")
-    with server:
+    with serve_simulation(
+        profile, seed=seed, token=token, rate_limit=rate_limit, window=window, faults=faults, port=port
+    ) as base_url:
+        click.echo(f"Simulated Sample Platform at {base_url} (token {token!r}); Ctrl-C stops it.")
         threading.Event().wait()
 
 
@@ -342,9 +320,7 @@ def status(ctx: click.Context) -> None:
     Example:
       reporter status
     """
-    settings = _settings(ctx)
-    with jobs.open_store(settings) as store:
-        report = jobs.status(settings, store)
+    report = jobs.status(_settings(ctx))
     click.echo(f"state:        {report.state}")
     click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
     click.echo(f"last poll:    {report.last_poll}")
@@ -376,19 +352,19 @@ def run(ctx: click.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one handler turns every ReporterError into a message and its exit code."""
+    """Entry point: one handler turns every ReporterError into its message and exit code."""
     try:
-        cli.main(args=argv, prog_name="reporter", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        try:
+            cli.main(args=argv, prog_name="reporter", standalone_mode=False)
+        except click.exceptions.Abort:
+            raise Interrupted("aborted") from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        raise SystemExit(exc.exit_code) from None
     except ReporterError as exc:
+        prefix = "" if isinstance(exc, Interrupted) else "error: "
         for line in str(exc).splitlines():
-            click.echo(f"error: {line}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+            click.echo(f"{prefix}{line}", err=True)
+        raise SystemExit(exc.exit_code) from None

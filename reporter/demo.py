@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +15,7 @@ from reporter.config import Settings, settings_from_mapping
 from reporter.deliver import Channel
 from reporter.deliver.file import FileChannel
 from reporter.deliver.stdout import StdoutChannel
-from reporter.simulator import Profile, SimulatedPlatform, generate
+from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the embedded simulator's own token, not a secret
@@ -87,3 +89,20 @@ def run_demo(
 
 def _found(result: Analysis) -> dict[str, set[tuple[int, str]]]:
     return {kind: {(f.sample_id, f.platform) for f in result.by_class(kind)} for kind in (FLAKY, FAILING)}
+
+
+@contextmanager
+def serve_simulation(
+    profile: Profile, *, seed: int, token: str, rate_limit: int, window: float, faults: Faults, port: int
+) -> Iterator[str]:
+    """A simulated platform serving a ``profile`` history on 127.0.0.1 for the block; yields its URL."""
+    server = SimulatedPlatform(
+        generate(seed, profile),
+        tokens={token: READ_SCOPES},
+        rate_limit=rate_limit,
+        rate_window=window,
+        faults=faults,
+        port=port,
+    )
+    with server:
+        yield server.base_url

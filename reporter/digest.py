@@ -1,17 +1,66 @@
-"""Turn an analysis and the previous digest into the next digest: new, still, recovered, trend; pure."""
+"""Turn an analysis and the previous digests into the next digest: new, still, recovered, trend; pure.
+
+The trend is read from what each earlier digest stored (its counts), not recomputed: a point per
+digest of the last ``TREND_DAYS`` days, then this one's.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, Analysis, Finding, PullRequestBreakage
-from reporter.grid import Grid, TrendPoint
+from reporter.analysis import (
+    FAILING,
+    FIXED,
+    FLAKY,
+    STABLE,
+    Analysis,
+    Classification,
+    Finding,
+    PullRequestBreakage,
+)
+from reporter.grid import Grid
 
 FLAGGED = (FLAKY, FAILING)
+TREND_DAYS = 30  # at most this many daily points in the report's trend
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """What the digest of one day counted."""
+
+    day: date
+    flaky: int
+    failing: int
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How fresh a report's data is, and whether the reporter can see the platform at all.
+
+    ``blind`` is true when no poll has succeeded within ``max_age`` (or none ever did): then no
+    report may say "all clear", and every format says since when it is blind and why.
+    """
+
+    newest_run_at: datetime | None  # completion time of the newest run ingested
+    last_poll_ok_at: datetime | None  # when the last successful poll ended
+    max_age: timedelta  # the longest time without a successful poll before the reporter is blind
+    blind: bool
+    blind_since: datetime | None = None  # the end of the last successful poll, or the first failure
+    last_error: str | None = None  # the last poll's error, secrets never included
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsReport:
+    """The current findings as ``reporter flaky`` reports them, with what they were computed over."""
+
+    findings: Sequence[Finding]
+    generated_at: datetime
+    window_days: int
+    web_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +92,7 @@ class Digest:
     grids: tuple[Grid, ...] = ()
     trend_points: tuple[TrendPoint, ...] = ()
     omitted: int = 0
+    freshness: Freshness | None = None
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -57,8 +107,13 @@ class Digest:
         )
 
     @property
+    def blind(self) -> bool:
+        """The reporter cannot vouch for this period: no recent successful poll, or no run analysed."""
+        return self.runs_analysed == 0 or (self.freshness is not None and self.freshness.blind)
+
+    @property
     def all_clear(self) -> bool:
-        return not (self.new_flaky or self.still_flaky or self.failing)
+        return not (self.blind or self.new_flaky or self.still_flaky or self.failing)
 
     @property
     def excluded_total(self) -> int:
@@ -84,10 +139,14 @@ def build(
     previous: tuple[str, str] | None,
     names: Mapping[int, str] | None = None,
     grids: tuple[Grid, ...] = (),
-    trend_points: tuple[TrendPoint, ...] = (),
+    past: Sequence[tuple[str, str]] = (),
 ) -> Digest:
-    """Compare ``analysis`` with the previous digest's stored state (period, JSON)."""
-    before: dict[str, Any] = json.loads(previous[1]) if previous else {"findings": {}, "counts": {}}
+    """Compare ``analysis`` with the previous digest's stored state (period, JSON).
+
+    ``past`` holds the stored states of earlier digests (period, JSON), oldest first; those of the
+    last ``TREND_DAYS`` days make the trend, this digest's counts its last point.
+    """
+    before = _state(previous[1]) if previous else {}
     was: Mapping[str, str] = before.get("findings", {})
     flaky, failing, recovered = [], [], []
     for finding in analysis.findings:
@@ -125,14 +184,52 @@ def build(
         previous_period=previous[0] if previous else None,
         web_url=web_url.rstrip("/"),
         grids=grids,
-        trend_points=trend_points,
+        trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
     )
 
 
-def _sticky(finding: Finding, before: str | None) -> str:
+def trend_start(period: str) -> str:
+    """The first period whose digest belongs in the trend of ``period``'s digest."""
+    return (_day(period) - timedelta(days=TREND_DAYS - 1)).isoformat()
+
+
+def _points(past: Sequence[tuple[str, str]], period: str) -> list[TrendPoint]:
+    """Trend points from stored digests inside the trend's span; unreadable states are skipped."""
+    first = trend_start(period)
+    points = []
+    for stored, state in sorted(past):
+        counts = _counts(state)
+        if first <= stored < period and counts is not None:
+            points.append(TrendPoint(_day(stored), *counts))
+    return points
+
+
+def _state(text: str) -> dict[str, Any]:
+    """A stored digest state as a dict; an unreadable one reads as empty (nothing was reported)."""
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _counts(state: str) -> tuple[int, int] | None:
+    """The flaky and failing counts a digest stored, if its state has them."""
+    counts = _state(state).get("counts")
+    if not isinstance(counts, dict):
+        return None
+    flaky, failing = counts.get("flaky"), counts.get("failing")
+    return (flaky, failing) if isinstance(flaky, int) and isinstance(failing, int) else None
+
+
+def _day(period: str) -> date:
+    return date.fromisoformat(period)
+
+
+def _sticky(finding: Finding, before: str | None) -> Classification:
     """Hysteresis: a flagged sample stays flagged until the analysis calls it fixed."""
     if before in FLAGGED and finding.classification == STABLE:
-        return before
+        return Classification(before)
     return finding.classification
 
 

@@ -11,10 +11,16 @@
     │   ├── RateLimited                    429 (retried; raised only when retries ran out)
     │   ├── ServerFailed                   5xx (retried; raised only when retries ran out)
     │   ├── ResponseInvalid                body not JSON or missing a required field
-    │   └── RunChanged                     a run changed while it was being read (read it again later)
+    │   ├── RunChanged                     a run changed while it was being read (read it again later)
+    │   └── RunsNotIngested                some runs of a poll failed (retried next poll)
+    ├── CheckFailed                exit 3  check-config --online found a problem
     ├── StoreError                 exit 4  the SQLite state file is unusable
     ├── RenderError                exit 5  a template failed to load or render
-    └── DeliveryError              exit 6  Slack, SMTP or a file refused the digest
+    ├── DeliveryError              exit 6  Slack, SMTP or a file refused the digest
+    └── Interrupted                exit 130  Ctrl-C or SIGINT stopped a command
+
+Exit codes come only from here: the command line turns every one of these into its message and
+``exit_code``.
 
 Outside errors are wrapped at the boundary with ``raise ... from exc`` so the
 cause stays visible in tracebacks while the message stays short and specific.
@@ -86,6 +92,22 @@ class RunChanged(PlatformError):
     """The platform's answers about one run disagree: it changed (restarted, re-judged) mid-read."""
 
 
+class RunsNotIngested(PlatformError):
+    """A poll finished, but some runs could not be ingested; the next poll tries them again."""
+
+    def __init__(self, failures: tuple[str, ...]) -> None:
+        runs = "1 run" if len(failures) == 1 else f"{len(failures)} runs"
+        listed = "\n".join(failures)
+        super().__init__(f"{runs} not ingested this cycle; the next poll retries them:\n{listed}")
+        self.failures = failures
+
+
+class CheckFailed(ReporterError):
+    """An online check of ``check-config --online`` failed; the message lists every problem."""
+
+    exit_code = 3
+
+
 class StoreError(ReporterError):
     """The state database cannot be opened, read or written."""
 
@@ -107,3 +129,9 @@ class DeliveryError(ReporterError):
         super().__init__(message)
         self.channel = channel
         self.retryable = retryable
+
+
+class Interrupted(ReporterError):
+    """The user stopped a command (Ctrl-C, SIGINT)."""
+
+    exit_code = 130

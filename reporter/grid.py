@@ -1,14 +1,13 @@
-"""Lay out the recent runs of flagged samples as a TestGrid-style grid, and the daily trend; pure."""
+"""Lay out the recent runs of flagged samples as a TestGrid-style grid; pure."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
-from reporter.analysis import FAILING, FLAKY, Analysis, analyse
-from reporter.config import AnalysisSettings
+from reporter.analysis import FAILING, FLAKY, Analysis, Classification
 from reporter.history import History, RunRecord
 
 PASS, FAIL, FLIP, NOISE, UNTESTED = "pass", "fail", "flip", "noise", "untested"
@@ -35,7 +34,7 @@ class Cell:
 class Row:
     sample_id: int
     sample_name: str
-    classification: str
+    classification: Classification
     cells: tuple[Cell, ...]
 
 
@@ -46,13 +45,6 @@ class Grid:
     platform: str
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TrendPoint:
-    day: date
-    flaky: int
-    failing: int
 
 
 def grids(history: History, result: Analysis, columns: int = COLUMNS) -> tuple[Grid, ...]:
@@ -129,18 +121,3 @@ def _cell(
     if sample_id in run.tested:
         return Cell(PASS, f"{head}: passed")
     return Cell(UNTESTED, f"{head}: not tested")
-
-
-def trend(history: History, settings: AnalysisSettings, last_day: date, days: int) -> tuple[TrendPoint, ...]:
-    """Flaky and failing counts as the analysis would have said at the end of each day."""
-    points = []
-    for offset in range(days - 1, -1, -1):
-        day = last_day - timedelta(days=offset)
-        end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-        start = end - timedelta(days=settings.window_days)
-        runs = tuple(r for r in history.runs if r.completed_at and start <= r.completed_at < end)
-        if not runs:
-            continue
-        result = analyse(replace(history, runs=runs), settings)
-        points.append(TrendPoint(day, len(result.by_class(FLAKY)), len(result.by_class(FAILING))))
-    return tuple(points)

@@ -1,4 +1,9 @@
-"""Where the stages meet: poll, digest and delivery as the CLI, the scheduler and the demo run them."""
+"""Where the stages meet: one function per command, over poll, digest and delivery jobs on a store.
+
+The command functions (``poll_once``, ``digest_once``, ``preview_digest``, ``findings``, ``backfill``,
+``check_online``, ``status``) take the settings and open the state themselves; the CLI calls one
+each. The jobs below them take an open store and are what the scheduler and the demo run.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,14 @@ from zoneinfo import ZoneInfo
 from reporter import alerts, analysis, digest, grid, ingest
 from reporter.client import PlatformClient
 from reporter.config import Settings
-from reporter.deliver import AlertChannel, Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
+from reporter.errors import ReporterError
+from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
-from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
-KNOWN = "known_findings"  # meta key of the alerts' snapshot of the last full analysis
-TREND_DAYS = 30  # at most this many daily points in the report's trend chart
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,18 @@ class DigestResult:
     period: str
     digest: digest.Digest | None
     delivery: DeliveryReport
+
+    @property
+    def summary(self) -> str:
+        return f"period {self.period}, sent {len(self.delivery.sent)}, failed {len(self.delivery.failed)}"
+
+
+def poll_summary(result: ingest.PollResult) -> str:
+    """One line about a polling cycle, for the log, the state and the command line."""
+    return (
+        f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
+        f"{result.requests} requests, {result.seconds:.1f} s"
+    )
 
 
 def open_store(settings: Settings) -> Store:
@@ -44,6 +60,122 @@ def writer(settings: Settings, purpose: str) -> Iterator[Store]:
         yield store
 
 
+# -- commands -----------------------------------------------------------------------------------
+def poll_once(settings: Settings) -> ingest.PollResult:
+    """``reporter poll``: one polling cycle, then the deliveries due."""
+    with writer(settings, "poll") as store:
+        result = poll(settings, store)
+        retry_deliveries(settings, store)
+    return result
+
+
+def digest_once(settings: Settings) -> DigestResult:
+    """``reporter digest``: this period's digest, made and delivered once."""
+    with writer(settings, "digest") as store:
+        return run_digest(settings, store)
+
+
+def preview_digest(settings: Settings, fmt: str) -> str:
+    """``reporter digest --dry-run/--output``: the digest in one format; nothing sent or recorded."""
+    with open_store(settings) as store:  # only reads: no writer lock needed
+        made = build_digest(settings, store)
+    return digest_format(fmt, Templates(settings.templates.directory)).digest(made)
+
+
+def findings(
+    settings: Settings,
+    *,
+    platform: str | None = None,
+    classification: str | None = None,
+    since: datetime | None = None,
+) -> digest.FindingsReport:
+    """``reporter flaky``: the current findings, highest score first, optionally filtered."""
+    now = datetime.now(UTC)
+    with open_store(settings) as store:
+        _, result = analyse(settings, store, now, since)
+    chosen = [
+        f
+        for f in result.findings
+        if (platform is None or f.platform == platform)
+        and (classification is None or f.classification == classification)
+    ]
+    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url)
+
+
+def backfill(
+    settings: Settings, since: datetime | None, days: int | None, progress: ingest.Progress | None = None
+) -> ingest.PollResult:
+    """``reporter backfill``: ingest runs created since a date, or in the last ``days`` (the window)."""
+    start = since or datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
+    with writer(settings, "backfill") as store:
+        return poll(settings, store, since=start, progress=progress)
+
+
+def check_online(settings: Settings) -> tuple[list[str], list[str]]:
+    """``reporter check-config --online``: reach the API and every channel that can be probed.
+
+    Returns what works and what does not; each check lives beside what it checks.
+    """
+    from reporter.deliver.email import EmailChannel
+    from reporter.deliver.slack import SlackChannel
+
+    lines: list[str] = []
+    problems: list[str] = []
+    try:
+        with PlatformClient(settings.platform) as client:
+            found = client.reachability()
+        lines.append(found.describe())
+        problems += found.problems()
+    except ReporterError as exc:
+        problems.append(str(exc))
+    for channel in channels_from(settings):
+        if isinstance(channel, SlackChannel | EmailChannel):
+            try:
+                lines.append(channel.check())
+            except ReporterError as exc:
+                problems.append(str(exc))
+    return lines, problems
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``reporter status`` shows."""
+
+    state: str
+    last_poll: str
+    last_digest: str
+    last_error: str
+    runs: dict[str, int]
+    next_poll: datetime | None
+    next_digest: datetime | None
+    outbox: tuple[str, ...]
+
+
+def status(settings: Settings, now: datetime | None = None) -> Status:
+    """``reporter status``: the last and next poll and digest, the last error, what waits."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(settings.schedule.timezone)
+    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    with open_store(settings) as store:
+        waiting = tuple(
+            f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
+            for i in store.outbox.items(("pending", "failed"))
+        )
+        return Status(
+            state=str(settings.state.path),
+            last_poll=store.meta("last_poll") or "never",
+            last_digest=store.meta("last_digest") or "never",
+            last_error=store.meta("last_error") or "none",
+            runs=store.counts(),
+            next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
+            next_digest=trigger.get_next_fire_time(None, now),
+            outbox=waiting,
+        )
+
+
+# -- jobs on an open store ----------------------------------------------------------------------
 def poll(
     settings: Settings,
     store: Store,
@@ -53,7 +185,7 @@ def poll(
     progress: ingest.Progress | None = None,
     stop: ingest.Stop | None = None,
 ) -> ingest.PollResult:
-    """One polling cycle (or a backfill when ``since`` is given)."""
+    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs."""
     owned = client is None
     client = client or PlatformClient(settings.platform)
     try:
@@ -63,10 +195,7 @@ def poll(
             client.close()
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)
-    summary = (
-        f"{result.ingested} runs ingested, {result.pending} pending, {len(result.failed)} failed, "
-        f"{result.requests} requests, {result.seconds:.1f} s"
-    )
+    summary = poll_summary(result)
     store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
     logger.info("poll: %s", summary)
     return result
@@ -98,9 +227,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         previous=store.outbox.last_digest(period),
         names=history.sample_names,
         grids=grid.grids(history, result),
-        trend_points=grid.trend(
-            history, settings.analysis, now.date(), min(settings.analysis.window_days, TREND_DAYS)
-        ),
+        past=store.outbox.digests(digest.trend_start(period), period),
     )
 
 
@@ -109,10 +236,10 @@ def run_digest(
     store: Store,
     *,
     channels: list[Channel] | None = None,
-    renderer: Renderer | None = None,
+    templates: Templates | None = None,
     now: datetime | None = None,
 ) -> DigestResult:
-    """Render this period's digest once, queue it for every channel, deliver what is pending."""
+    """Make this period's digest once, queue its payload for every channel, deliver what is pending."""
     channels = channels if channels is not None else channels_from(settings)
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
@@ -121,54 +248,17 @@ def run_digest(
         logger.info("digest %s was already queued; delivering what is still pending", period)
     else:
         made = build_digest(settings, store, now)
-        renderer = renderer or Renderer(settings.templates.directory)
-        payloads = {channel.name: channel.prepare(made, renderer) for channel in channels}
+        templates = templates or Templates(settings.templates.directory)
+        payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels}
         store.outbox.enqueue(period, made.state(), payloads)
-    report = deliver_pending(store, channels)
-    summary = f"period {period}, sent {len(report.sent)}, failed {len(report.failed)}"
-    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
-    logger.info("digest: %s", summary)
-    return DigestResult(period, made, report)
+    result = DigestResult(period, made, deliver_pending(store, channels))
+    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.summary}")
+    logger.info("digest: %s", result.summary)
+    return result
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
     return deliver_pending(store, channels_from(settings))
-
-
-@dataclass(frozen=True)
-class Status:
-    """What ``reporter status`` shows."""
-
-    state: str
-    last_poll: str
-    last_digest: str
-    last_error: str
-    runs: dict[str, int]
-    next_poll: datetime | None
-    next_digest: datetime | None
-    outbox: tuple[str, ...]
-
-
-def status(settings: Settings, store: Store, now: datetime | None = None) -> Status:
-    from apscheduler.triggers.cron import CronTrigger
-
-    now = now or datetime.now(UTC)
-    zone = ZoneInfo(settings.schedule.timezone)
-    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
-    waiting = tuple(
-        f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
-        for i in store.outbox.items(("pending", "failed"))
-    )
-    return Status(
-        state=str(settings.state.path),
-        last_poll=store.meta("last_poll") or "never",
-        last_digest=store.meta("last_digest") or "never",
-        last_error=store.meta("last_error") or "none",
-        runs=store.counts(),
-        next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
-        next_digest=trigger.get_next_fire_time(None, now),
-        outbox=waiting,
-    )
 
 
 def record_error(settings: Settings, job: str, error: BaseException) -> None:
@@ -177,77 +267,47 @@ def record_error(settings: Settings, job: str, error: BaseException) -> None:
         store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")
 
 
-def check_online(settings: Settings) -> tuple[list[str], list[str]]:
-    """Reach the API and every channel that can be probed: (what works, what does not)."""
-    from reporter.deliver.email import EmailChannel
-    from reporter.deliver.slack import SlackChannel
-    from reporter.errors import ReporterError
-
-    lines: list[str] = []
-    problems: list[str] = []
-    try:
-        with PlatformClient(settings.platform) as client:
-            found = client.reachability()
-        lines.append(
-            f"platform {found.base_url}: reachable, token accepted, scopes present: "
-            f"{', '.join(found.scopes_present)}; rate-limit headroom {found.remaining}/{found.limit}"
-        )
-        if found.scopes_missing:
-            problems.append(f"platform: the token lacks scope {', '.join(found.scopes_missing)}")
-    except ReporterError as exc:
-        problems.append(str(exc))
-    for channel in channels_from(settings):
-        if isinstance(channel, SlackChannel | EmailChannel):
-            try:
-                lines.append(channel.check())
-            except ReporterError as exc:
-                problems.append(str(exc))
-    return lines, problems
-
-
 def send_alerts(
     settings: Settings, store: Store, run_ids: tuple[int, ...], channels: list[Channel] | None = None
 ) -> int:
     """Queue and deliver one alert per new master run with unexplained failures; returns how many.
 
-    New runs are compared with the ``Known`` snapshot of the last full analysis, refreshed when it is
-    older than ``alerts.refresh_minutes``; a sample alerted about joins it, so it alerts once.
+    The rules are in ``reporter.alerts``; this reads the runs and the snapshot, and stores both
+    the alerts and the snapshot with the samples they blamed.
     """
     chosen = [
         c
         for c in (channels if channels is not None else channels_from(settings))
-        if c.name in settings.alerts.channels and isinstance(c, AlertChannel)
+        if c.name in settings.alerts.channels and c.alert_format is not None
     ]
     if not chosen:
         return 0
-    known = _known(settings, store)
-    renderer = Renderer(settings.templates.directory)
-    names = store.sample_names()
-    count, blamed = 0, list[tuple[int, str]]()
-    for run in store.records(run_ids):
-        alert = alerts.unexplained(run, known, names)
-        if alert is None:
-            continue
-        pairs = [(failure.sample_id, run.platform) for failure in alert.failures]
-        known, blamed = known.with_flagged(pairs), [*blamed, *pairs]
-        payloads = {c.name: c.prepare_alert(alert, renderer, settings.platform.web_url) for c in chosen}
-        count += 1 if store.outbox.queue(f"alert-run-{run.run_id}", payloads) else 0
-    if blamed:
-        store.set_meta(KNOWN, known.with_flagged(blamed).to_json())
+    snapshot = _snapshot(settings, store)
+    found, snapshot = alerts.check(store.records(run_ids), snapshot, store.sample_names())
+    templates = Templates(settings.templates.directory)
+    count = 0
+    for alert in found:
+        payloads = {
+            c.name: alert_format(c.alert_format or "text", templates).alert(alert, settings.platform.web_url)
+            for c in chosen
+        }
+        count += 1 if store.outbox.queue(f"alert-run-{alert.run.run_id}", payloads) else 0
+    if found:
+        store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     if count:
         deliver_pending(store, chosen)
     return count
 
 
-def _known(settings: Settings, store: Store) -> alerts.Known:
+def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
+    """The stored snapshot of the last full analysis, taken again when missing or too old."""
     now = datetime.now(UTC)
-    saved = store.meta(KNOWN)
-    known = alerts.Known.from_json(saved) if saved else None
-    if known is None or now - known.at > timedelta(minutes=settings.alerts.refresh_minutes):
+    snapshot = alerts.Snapshot.from_json(store.meta(alerts.SNAPSHOT_KEY))
+    if snapshot is None or snapshot.stale(now, settings.alerts.refresh_minutes):
         _, result = analyse(settings, store, now)
-        known = alerts.Known.of(result, now)
-        store.set_meta(KNOWN, known.to_json())
-    return known
+        snapshot = alerts.Snapshot.of(result, now)
+        store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
+    return snapshot
 
 
 def _after_last_poll(last: str | None, minutes: float) -> datetime | None:

@@ -40,6 +40,14 @@ class Outbox:
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
 
+    def digests(self, first_period: str, before_period: str) -> list[tuple[str, str]]:
+        """Stored digests (period, state) from ``first_period`` up to ``before_period``, oldest first."""
+        rows = self._db.execute(
+            "SELECT period, findings FROM digests WHERE period >= ? AND period < ? ORDER BY period",
+            (first_period, before_period),
+        )
+        return [(str(period), str(state)) for period, state in rows]
+
     def has_digest(self, period: str) -> bool:
         return self._db.execute("SELECT 1 FROM digests WHERE period = ?", (period,)).fetchone() is not None
 

@@ -80,16 +80,38 @@ class Store:
             raise _store_error(self.path, exc) from exc
 
     def _migrate(self) -> None:
-        with self.transaction() as db:
+        """Apply the named migrations not yet recorded, each in its own transaction."""
+        with self.transaction() as db:  # takes the write lock: fails, naming the file, if it is held
             db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
             done = {row[0] for row in db.execute("SELECT name FROM migrations")}
-            for name, script in MIGRATIONS:
-                if name in done:
-                    continue
-                for statement in filter(str.strip, script.split(";")):
-                    db.execute(statement)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
+        for name, script in MIGRATIONS:
+            if name not in done and self._apply(name, script):
                 logger.info("state %s: applied migration %s", self.path, name)
+
+    def _apply(self, name: str, script: str) -> bool:
+        """Run one migration's script and record it, atomically; False if another process just did.
+
+        ``executescript`` hands the whole script to SQLite, which finds the statements itself (a
+        semicolon inside a literal or a trigger is safe). The migration's row is written first, so a
+        process that lost the race to apply it fails on that key, rolls back and finds it done.
+        """
+        head = f"BEGIN IMMEDIATE;\nINSERT INTO migrations VALUES ({_literal(name)}, {_literal(now_iso())});\n"
+        try:
+            self._db.executescript(f"{head}{script};\n;\nCOMMIT;")  # the second ; ends a last line comment
+        except sqlite3.Error as exc:
+            if self._recorded_after_rollback(name):
+                return False
+            error = _store_error(self.path, exc)
+            raise StoreError(f"{error} (applying migration {name}; nothing of it was kept)") from exc
+        return True
+
+    def _recorded_after_rollback(self, name: str) -> bool:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            return self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is not None
+        except sqlite3.Error:
+            return False
 
     def migrations(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY name")]
@@ -303,6 +325,11 @@ def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:
             now_iso(),
         ),
     )
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:

@@ -9,12 +9,28 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from reporter.config import AnalysisSettings
 from reporter.observations import Series
 from reporter.spells import broken_spells
 
-FLAKY, FAILING, FIXED, STABLE = "flaky", "failing", "fixed", "stable"
+
+class Classification(StrEnum):
+    """What the analysis calls a sample on a platform; the values are what JSON and templates show."""
+
+    FLAKY = "flaky"
+    FAILING = "failing"
+    FIXED = "fixed"
+    STABLE = "stable"
+
+
+FLAKY, FAILING, FIXED, STABLE = (
+    Classification.FLAKY,
+    Classification.FAILING,
+    Classification.FIXED,
+    Classification.STABLE,
+)
 RECOVERY_CHANCE = 0.05  # a flaky sample is recovered once a quiet stretch this unlikely has passed
 
 
@@ -22,7 +38,7 @@ RECOVERY_CHANCE = 0.05  # a flaky sample is recovered once a quiet stretch this 
 class Verdict:
     """The classification of one series and the observations behind it."""
 
-    kind: str
+    kind: Classification
     focus: tuple[int, ...]  # the failures the verdict rests on (observation indices)
     onset: int | None  # failing: the first failure of the regression
     disagreements: int  # commits on which the sample both passed and failed (among the focus)

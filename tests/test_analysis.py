@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 from reporter.analysis import FAILING, FIXED, FLAKY, STABLE, analyse, wilson_lower
 from reporter.config import AnalysisSettings
-from reporter.history import History, RunRecord
+from reporter.history import History
+from tests.fakes import history, run
 
 SETTINGS = AnalysisSettings()
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-OTHERS = frozenset(range(1, 21))  # twenty healthy samples in every run
-
-
-def history(
-    pattern: str,
-    *,
-    sample: int = 99,
-    platform: str = "linux",
-    commits: Iterable[str] | None = None,
-    extra: Iterable[RunRecord] = (),
-) -> History:
-    """One run per character: '.' pass, 'x' fail; each run on its own commit unless ``commits`` says."""
-    shas = list(commits) if commits is not None else [f"{i:040x}" for i in range(len(pattern))]
-    runs = [
-        run(i + 1, sha, {sample} if c == "x" else set(), tested={sample}, platform=platform)
-        for i, (c, sha) in enumerate(zip(pattern, shas, strict=True))
-    ]
-    ordered = sorted([*runs, *extra], key=lambda r: r.run_id)
-    return History(tuple(ordered), {sample: "sample.ts"})
-
-
-def run(
-    run_id: int,
-    sha: str,
-    failing: set[int],
-    *,
-    tested: set[int] = frozenset(),
-    platform: str = "linux",
-    status: str | None = None,
-    pr: int | None = None,
-) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        platform=platform,
-        commit_sha=sha,
-        branch="pull_request" if pr else "master",
-        pr_number=pr,
-        kind="pr" if pr else "commit",
-        status=status or ("fail" if failing else "pass"),
-        created_at=T0 + timedelta(hours=run_id),
-        completed_at=T0 + timedelta(hours=run_id, minutes=30),
-        tested=frozenset(OTHERS | tested | failing),
-        failures={s: ("exit_code_mismatch",) for s in failing},
-    )
 
 
 def only(h: History) -> str:
@@ -147,22 +101,6 @@ def test_score_grows_with_evidence_not_with_a_lucky_ratio() -> None:
     few = analyse(history("x.x." + "." * 2), SETTINGS).findings[0]
     many = analyse(history(("x" + "." * 7) * 12 + "...."), SETTINGS).findings[0]
     assert many.score > few.score
-
-
-def test_alert_names_only_failures_known_flakiness_does_not_explain() -> None:
-    from reporter.alerts import Known, unexplained
-
-    h = history("..x....x.....x..x....")
-    known = Known.of(analyse(h, SETTINGS), T0)
-    assert (99, "linux") in known.flagged
-    names = {99: "flaky.ts", 7: "new-break.ts"}
-    alert = unexplained(run(50, "a" * 40, {99, 7}, tested={99}), known, names)
-    assert alert is not None and [f.sample_name for f in alert.failures] == ["new-break.ts"]
-    assert unexplained(run(51, "b" * 40, {99}, tested={99}), known, names) is None
-    assert unexplained(run(52, "c" * 40, {7}, pr=3), known, names) is None  # a pull request's own
-    broken = run(53, "d" * 40, set(range(1, 19)) | {7}, tested={99})
-    assert unexplained(broken, known, names) is None  # the infrastructure broke
-    assert Known.from_json(known.to_json()) == known
 
 
 def test_flip_points_and_decayed_rate() -> None:

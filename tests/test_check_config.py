@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reporter.cli import main
-from tests.test_docs import ROOT
+from tests.fakes import ROOT
 
 SECRET = "98765432109"
 WEBHOOK = "https://hooks.slack.com/services/T0SECRET/B0SECRET/xyzSECRETxyz"

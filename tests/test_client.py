@@ -26,7 +26,7 @@ from reporter.errors import (
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
-from tests.conftest import TOKEN, make_settings
+from tests.fakes import TOKEN, make_settings
 
 RUN = {"run_id": 1, "status": "pass", "platform": "linux", "repository": "a/b", "commit_sha": "0" * 40}
 

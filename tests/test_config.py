@@ -9,7 +9,7 @@ import pytest
 
 from reporter.config import LoadedConfig, load_config, load_settings, masked_dump
 from reporter.errors import ConfigError
-from tests.test_docs import ROOT, uncommented
+from tests.fakes import ROOT, uncommented
 
 GOOD = """\
 platform:

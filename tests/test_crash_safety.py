@@ -13,11 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from reporter.simulator import SimulatedPlatform, generate
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES, LiveClock
 from reporter.simulator.views import run_status, visible_results
-from tests.conftest import END, SMALL, TOKEN
+from tests.fakes import END, SMALL, TOKEN
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def kill_loop(workdir: Path, *, kills: int, seconds: float, seed: int = 1) -> Ki
     return KillLoopOutcome(done_kills, polls, expected, stored(state), integrity)
 
 
+@pytest.mark.slow
 def test_store_equals_the_platform_after_twenty_kills(tmp_path: Path) -> None:
     outcome = kill_loop(tmp_path, kills=20, seconds=8)
     assert outcome.kills >= 20

@@ -19,10 +19,12 @@ from reporter.deliver.email import EmailChannel
 from reporter.deliver.file import FileChannel
 from reporter.deliver.slack import SlackChannel
 from reporter.errors import DeliveryError
-from reporter.render import Renderer
+from reporter.format import Templates
+from reporter.format.email import EmailFormat
+from reporter.format.html import HtmlFormat
+from reporter.format.slack import SlackFormat
 from reporter.store import Store
-from tests.conftest import FakeSlack, free_port, smtp_controller
-from tests.test_render import EVIL, digest_named
+from tests.fakes import EVIL, FakeSlack, digest_named, free_port, smtp_controller
 
 
 def bot(fake: FakeSlack, token: str = "xoxb-test-1") -> SlackChannel:
@@ -31,7 +33,7 @@ def bot(fake: FakeSlack, token: str = "xoxb-test-1") -> SlackChannel:
 
 def test_slack_bot_posts_mrkdwn_with_the_outbox_key(slack: FakeSlack) -> None:
     channel = bot(slack)
-    channel.send(channel.prepare(digest_named(EVIL), Renderer()), "slack:2026-11-20")
+    channel.send(SlackFormat(Templates()).digest(digest_named(EVIL)), "slack:2026-11-20")
     assert len(slack.posted) == 1
     posted = slack.posted[0]
     assert posted["channel"] == "#ci"
@@ -44,7 +46,7 @@ def test_slack_bot_posts_mrkdwn_with_the_outbox_key(slack: FakeSlack) -> None:
 
 def test_slack_does_not_post_twice_after_a_crash(slack: FakeSlack, tmp_path: Path) -> None:
     channel = bot(slack)
-    payload = channel.prepare(digest_named("a.ts"), Renderer())
+    payload = SlackFormat(Templates()).digest(digest_named("a.ts"))
     channel.send(payload, "slack:2026-11-20")  # accepted by Slack, then the process died before recording
     with Store(tmp_path / "s.sqlite3") as store:
         store.outbox.enqueue("2026-11-20", "{}", {"slack": payload})
@@ -119,7 +121,7 @@ def email_channel(server: Any, **extra: Any) -> EmailChannel:
 def test_email_is_multipart_text_then_html(smtp_server: Any) -> None:
     channel = email_channel(smtp_server)
     name = "evil\r\nBcc: victim@example.com <script>x</script> & co"
-    channel.send(channel.prepare(digest_named(name), Renderer()), "email:2026-11-20")
+    channel.send(EmailFormat(Templates()).digest(digest_named(name)), "email:2026-11-20")
     [received] = smtp_server.inbox.messages
     message = message_from_bytes(received.as_bytes(), policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"
@@ -146,7 +148,7 @@ def test_email_connection_refused_names_the_server() -> None:
 def test_file_channel_writes_atomically(tmp_path: Path) -> None:
     target = tmp_path / "out" / "digest.html"
     channel = FileChannel(target, "html")
-    channel.send(channel.prepare(digest_named("a.ts"), Renderer()), "file:x")
+    channel.send(HtmlFormat(Templates()).digest(digest_named("a.ts")), "file:x")
     assert target.read_text().startswith("<!doctype html>")
     assert [p.name for p in target.parent.iterdir()] == ["digest.html"]
 
@@ -158,7 +160,7 @@ def long_digest(samples: int = 80) -> Any:
     from reporter.config import AnalysisSettings
     from reporter.digest import build
     from reporter.history import History
-    from tests.test_analysis import run
+    from tests.fakes import run
 
     pattern = "..x....x.....x..x...."
     runs = [
@@ -186,7 +188,7 @@ def long_digest(samples: int = 80) -> Any:
 
 def test_long_digest_goes_to_a_thread_within_slack_limits(slack: FakeSlack) -> None:
     channel = bot(slack)
-    payload = channel.prepare(long_digest(), Renderer())
+    payload = SlackFormat(Templates()).digest(long_digest())
     channel.send(payload, "slack:2026-11-20")
     parent, *replies = slack.posted
     assert replies and all(r["thread_ts"] == parent["ts"] for r in replies)
@@ -200,7 +202,7 @@ def test_long_digest_goes_to_a_thread_within_slack_limits(slack: FakeSlack) -> N
 
 def test_crash_between_parent_and_thread_posts_only_what_is_missing(slack: FakeSlack) -> None:
     channel = bot(slack)
-    payload = channel.prepare(long_digest(200), Renderer())
+    payload = SlackFormat(Templates()).digest(long_digest(200))
     assert len(json.loads(payload)["thread"]) >= 2
     posts_before_crash = 2  # the parent and the first reply went out, then the process died
     real = channel._post
@@ -222,7 +224,7 @@ def test_crash_between_parent_and_thread_posts_only_what_is_missing(slack: FakeS
 
 
 def test_block_kit_layout(slack: FakeSlack) -> None:
-    text, blocks = Renderer().slack(digest_named(EVIL))
+    text, blocks = SlackFormat(Templates()).blocks(digest_named(EVIL))
     assert text == "Flakiness digest 2026-11-20: 0 failing, 1 flaky (1 new), 0 recovered"
     assert blocks[0] == {
         "type": "header",
@@ -256,7 +258,7 @@ def digest_with_grid(samples: int) -> Any:
     from reporter.analysis import analyse
     from reporter.config import AnalysisSettings
     from reporter.history import History
-    from tests.test_analysis import run
+    from tests.fakes import run
 
     ids = range(1000, 1000 + samples)
     pattern = ("..x....x.....x..x...." * 3)[:60]
@@ -272,7 +274,7 @@ def digest_with_grid(samples: int) -> Any:
 
 def received_html(smtp_server: Any, digest: Any) -> tuple[int, str]:
     channel = email_channel(smtp_server)
-    channel.send(channel.prepare(digest, Renderer()), "email:2026-11-20")
+    channel.send(EmailFormat(Templates()).digest(digest), "email:2026-11-20")
     raw = smtp_server.inbox.messages[-1].as_bytes()
     return len(raw), message_from_bytes(raw, policy=email.policy.default).get_body(("html",)).get_content()
 
@@ -302,6 +304,7 @@ def test_email_headers_refuse_line_breaks(tmp_path: Path) -> None:
         load_settings(config, {"SAMPLE_PLATFORM_TOKEN": "x"})
 
 
+@pytest.mark.slow
 def test_killed_after_slack_took_the_post_then_restarted_posts_once(
     slack: FakeSlack, platform: Any, tmp_path: Path
 ) -> None:
@@ -311,7 +314,7 @@ def test_killed_after_slack_took_the_post_then_restarted_posts_once(
     import sys
     import time
 
-    from tests.conftest import TOKEN
+    from tests.fakes import TOKEN
 
     config = tmp_path / "reporter.yaml"
     config.write_text(
@@ -452,3 +455,16 @@ def test_smtp_over_starttls_and_implicit_tls(tmp_path: Path, security: str) -> N
     finally:
         controller.stop()
     assert len(controller.inbox.messages) == 1
+
+
+@pytest.mark.parametrize("samples", [8, 20, 60, 150])  # shapes 0, 2, 3 and 4 fit first
+def test_email_picks_the_first_shape_that_fits_as_a_scan_would(samples: int) -> None:
+    from reporter.format.email import MAX_BYTES, SHAPES
+
+    digest = digest_with_grid(samples)
+    email = EmailFormat(Templates())
+    sizes = [sum(len(part.encode()) for part in email._render(digest, *shape)) for shape in SHAPES]
+    assert sizes == sorted(sizes, reverse=True)  # each shape smaller than the one before
+    first = next((i for i, size in enumerate(sizes) if size < MAX_BYTES), len(SHAPES) - 1)
+    payload = json.loads(email.digest(digest))
+    assert (payload["text"], payload["html"]) == email._render(digest, *SHAPES[first])

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
 from reporter.digest import Digest, build
-from tests.test_analysis import history
+from reporter.simulator import SimulatedPlatform
+from tests.fakes import history
 
 NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
 
@@ -58,3 +63,78 @@ def test_recovered_when_the_failures_are_gone() -> None:
 
 def test_all_clear() -> None:
     assert digest_of("..........").all_clear
+
+
+def test_the_trend_is_what_earlier_digests_stored_then_this_one() -> None:
+    from datetime import date
+
+    from reporter.digest import TrendPoint
+
+    counts = '{{"findings": {{}}, "counts": {{"flaky": {}, "failing": {}}}}}'
+    past = [
+        ("2026-10-21", counts.format(9, 9)),  # 30 days before: outside the trend
+        ("2026-10-22", counts.format(4, 1)),
+        ("2026-11-01", "{}"),  # stored without counts: skipped
+        ("2026-11-02", "not json"),  # unreadable: skipped
+        ("2026-11-03", '{"counts": {"flaky": "3", "failing": 1}}'),
+        ("2026-11-04", '["counts"]'),
+        ("2026-11-19", counts.format(2, 0)),
+        ("2026-11-20", counts.format(7, 7)),  # the same period: replaced by this digest
+    ]
+    result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
+    made = build(
+        result,
+        period="2026-11-20",
+        generated_at=NOW,
+        window_days=30,
+        web_url="https://sp.example/",
+        previous=past[6],
+        past=past,
+    )
+    assert made.trend_points == (
+        TrendPoint(date(2026, 10, 22), 4, 1),
+        TrendPoint(date(2026, 11, 19), 2, 0),
+        TrendPoint(date(2026, 11, 20), 1, 0),
+    )
+
+
+def test_a_digest_analyses_once_whatever_the_trend(
+    tmp_path: Path, platform: SimulatedPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from reporter import analysis, jobs
+    from reporter.store import Store
+    from tests.fakes import make_settings
+
+    settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 3650})
+    calls = []
+    real = analysis.analyse
+
+    def counted(*args: Any, **kwargs: Any) -> analysis.Analysis:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    now = datetime.now(UTC)
+    with Store(settings.state.path) as store:
+        jobs.poll(settings, store)
+        for days_ago in range(20, 0, -1):
+            jobs.run_digest(settings, store, channels=[], now=now - timedelta(days=days_ago))
+        monkeypatch.setattr(analysis, "analyse", counted)
+        made = jobs.build_digest(settings, store, now)
+    assert len(calls) == 1
+    assert len(made.trend_points) == 21
+    assert made.trend_points[-1].flaky == len(made.new_flaky) + len(made.still_flaky)
+
+
+def test_an_unreadable_previous_state_reads_as_nothing_reported() -> None:
+    result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
+    made = build(
+        result,
+        period="2026-11-20",
+        generated_at=NOW,
+        window_days=30,
+        web_url="https://sp.example/",
+        previous=("2026-11-19", "not json"),
+    )
+    assert [e.finding.sample_id for e in made.new_flaky] == [99] and made.trend["flaky"] == (None, 1)

@@ -20,7 +20,7 @@ from reporter.simulator.scenario import Attempt, Scenario, SimRun
 from reporter.simulator.server import READ_SCOPES
 from reporter.simulator.views import run_status
 from reporter.store import Store
-from tests.conftest import END, SMALL, TOKEN, make_settings
+from tests.fakes import END, SMALL, TOKEN, make_settings
 
 
 class Clock:

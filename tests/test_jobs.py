@@ -13,7 +13,7 @@ from reporter.config import Settings
 from reporter.deliver.stdout import StdoutChannel
 from reporter.simulator import SimulatedPlatform
 from reporter.store import Store
-from tests.conftest import make_settings
+from tests.fakes import make_settings
 
 
 @pytest.fixture

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
-from reporter.digest import Digest, build
+from reporter.digest import FindingsReport
 from reporter.errors import RenderError
-from reporter.render import Renderer, escape_mrkdwn, findings_json
-from tests.test_analysis import history
-
-NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
-EVIL = "<!channel> & <https://evil.example|click> <script>alert(1)</script>"
-
-
-def digest_named(name: str, pattern: str = "..x....x.....x..x....") -> Digest:
-    h = history(pattern)
-    result = analyse(type(h)(h.runs, {99: name}), AnalysisSettings())
-    return build(
-        result,
-        period="2026-11-20",
-        generated_at=NOW,
-        window_days=30,
-        web_url="https://sp.example",
-        previous=None,
-    )
+from reporter.format import Templates, digest_format
+from reporter.format.json import JsonFormat
+from reporter.format.templates import escape_mrkdwn
+from tests.fakes import EVIL, NOW, digest_named, history
 
 
 def test_mrkdwn_escapes_only_the_three_control_characters() -> None:
@@ -38,47 +23,48 @@ def test_mrkdwn_escapes_only_the_three_control_characters() -> None:
 
 
 def test_markdown_digest_never_pings_or_links_from_sample_names() -> None:
-    text = Renderer().digest(digest_named(EVIL), "markdown")
+    text = digest_format("markdown", Templates()).digest(digest_named(EVIL))
     assert "<!channel>" not in text and "<https://evil.example|click>" not in text
     assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in text
     assert "<https://sp.example/sample/99|" in text
 
 
 def test_html_digest_autoescapes() -> None:
-    html = Renderer().digest(digest_named(EVIL), "html")
+    html = digest_format("html", Templates()).digest(digest_named(EVIL))
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'href="https://sp.example/sample/99"' in html
 
 
 def test_text_digest_has_sections_and_legend() -> None:
-    text = Renderer().digest(digest_named("sample.ts"), "text")
+    text = digest_format("text", Templates()).digest(digest_named("sample.ts"))
     assert "NEW FLAKY" in text and "sample.ts (#99) [linux] 4/21 runs failed" in text
     assert "history ..x....x.....x..x...." in text
 
 
 def test_all_clear_digest_is_short() -> None:
-    text = Renderer().digest(digest_named("ok.ts", ".........."), "text")
+    text = digest_format("text", Templates()).digest(digest_named("ok.ts", ".........."))
     assert "All clear" in text and len(text.splitlines()) < 10
 
 
 def test_user_templates_override_shipped_ones(tmp_path: Path) -> None:
     (tmp_path / "digest.txt.j2").write_text("custom {{ d.period }}: {{ d.trend.flaky[1] }} flaky\n")
-    assert Renderer(tmp_path).digest(digest_named("x.ts"), "text") == "custom 2026-11-20: 1 flaky\n"
-    assert "<html" in Renderer(tmp_path).digest(digest_named("x.ts"), "html")  # falls back
+    assert (
+        digest_format("text", Templates(tmp_path)).digest(digest_named("x.ts"))
+        == "custom 2026-11-20: 1 flaky\n"
+    )
+    assert "<html" in digest_format("html", Templates(tmp_path)).digest(digest_named("x.ts"))  # falls back
 
 
 def test_broken_user_template_is_named(tmp_path: Path) -> None:
     (tmp_path / "digest.txt.j2").write_text("{{ d.nope }}\n")
     with pytest.raises(RenderError, match=r"digest.txt.j2:.*template error"):
-        Renderer(tmp_path).digest(digest_named("x.ts"), "text")
+        digest_format("text", Templates(tmp_path)).digest(digest_named("x.ts"))
 
 
 def test_findings_json_schema() -> None:
     result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
-    body = json.loads(
-        findings_json(result.findings, generated_at=NOW, window_days=30, web_url="https://sp.example")
-    )
+    body = json.loads(JsonFormat().findings(FindingsReport(result.findings, NOW, 30, "https://sp.example")))
     assert body["schema_version"] == 1
     finding = body["findings"][0]
     for key in (

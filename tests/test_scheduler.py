@@ -17,7 +17,7 @@ from reporter.config import Settings
 from reporter.scheduler import build_scheduler, missed_digest_due
 from reporter.simulator import SimulatedPlatform
 from reporter.store import Store
-from tests.conftest import TOKEN, make_settings
+from tests.fakes import TOKEN, make_settings
 
 
 def settings(tmp_path: Path, cron: str = "0 7 * * *", zone: str = "Europe/Berlin") -> Settings:

@@ -17,7 +17,7 @@ from reporter.simulator import PROFILES, SimulatedPlatform, generate
 from reporter.simulator.scenario import Attempt, Incident, SampleSpec, Scenario, SimRun
 from reporter.simulator.server import READ_SCOPES
 from reporter.simulator.suite import CATEGORY_SIZES, category_counts
-from tests.conftest import TOKEN
+from tests.fakes import TOKEN
 
 
 def get(

@@ -288,3 +288,55 @@ def test_migration_004_turns_ingested_runs_into_first_attempts(tmp_path: Path) -
     assert record.failed_tests == {11: (TestFailure(2, "fail"),)}
     assert history.sample_tests == {10: (1,), 11: (2,)}
     assert kept == 0  # a run pending again had no finished attempt to keep
+
+
+def test_a_semicolon_inside_a_literal_does_not_split_a_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reporter.store
+
+    step = (
+        "900_notes",
+        "CREATE TABLE notes (text TEXT NOT NULL);\n"
+        "INSERT INTO notes VALUES ('one; two');  -- a comment; with a semicolon\n"
+        "CREATE TRIGGER notes_upper AFTER INSERT ON notes BEGIN\n"
+        "  UPDATE notes SET text = upper(text) WHERE rowid = new.rowid;\n"
+        "END",
+    )
+    monkeypatch.setattr(reporter.store, "MIGRATIONS", (*MIGRATIONS, step))
+    with Store(tmp_path / "s.sqlite3") as store:
+        assert store.migrations()[-1] == "900_notes"
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+        db.execute("INSERT INTO notes VALUES ('three; four')")
+        assert [row[0] for row in db.execute("SELECT text FROM notes")] == ["one; two", "THREE; FOUR"]
+
+
+def test_a_failing_migration_keeps_nothing_and_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reporter.store
+
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as store:
+        store.save_run(run(1), [], [], [])
+    broken = ("901_broken", "CREATE TABLE half (x); INSERT INTO no_such_table VALUES (1)")
+    monkeypatch.setattr(reporter.store, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError) as caught:
+        Store(path)
+    assert str(path) in str(caught.value) and "no such table: no_such_table" in str(caught.value)
+    assert "migration 901_broken" in str(caught.value)
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "half" not in tables
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1  # what was stored is intact
+    fixed = ("901_broken", "CREATE TABLE half (x)")
+    monkeypatch.setattr(reporter.store, "MIGRATIONS", (*MIGRATIONS, fixed))
+    with Store(path) as store:
+        assert store.migrations() == [*(name for name, _ in MIGRATIONS), "901_broken"]
+
+
+def test_a_migration_another_process_applied_first_is_skipped(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        assert store._apply("902_twice", "CREATE TABLE twice (x)")
+        assert not store._apply("902_twice", "CREATE TABLE twice (x)")  # lost the race: no error
+        assert store.migrations().count("902_twice") == 1

@@ -1,9 +1,10 @@
 """Delivery channels and the outbox that posts each digest once.
 
-A channel turns a digest into a payload (``prepare``), which is stored in the
-outbox under the key ``channel:period`` before anything is sent; ``send``
-delivers a stored payload. A failed send stays pending and is retried by the
-next cycle; a digest already in the outbox is never rendered or queued again.
+A channel names the format of its payloads (``format``, and ``alert_format`` if it
+carries alerts); the payload is made by ``reporter.format`` and stored in the outbox
+under the key ``channel:period`` before anything is sent; ``send`` delivers a stored
+payload as it is. A failed send stays pending and is retried by the next cycle; a
+digest already in the outbox is never rendered or queued again.
 """
 
 from __future__ import annotations
@@ -12,38 +13,31 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-from reporter.alerts import Alert
 from reporter.config import Settings
-from reporter.digest import Digest
 from reporter.errors import DeliveryError
-from reporter.render import Renderer
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
 
 
 class Channel(Protocol):
-    """Where a digest goes."""
+    """Where a digest goes, and in which format (a key of ``reporter.format.DIGEST_FORMATS``)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    def prepare(self, digest: Digest, renderer: Renderer) -> str:
-        """The payload to store in the outbox and later send."""
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def alert_format(self) -> str | None:
+        """The format of alerts on this channel (``reporter.format.ALERT_FORMATS``); None: no alerts."""
         ...
 
     def send(self, payload: str, key: str) -> None:
-        """Deliver one payload; raise DeliveryError on failure."""
-        ...
-
-
-@runtime_checkable
-class AlertChannel(Channel, Protocol):
-    """A channel that can also carry per-run alerts."""
-
-    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
-        """The payload of one alert."""
+        """Deliver one stored payload; raise DeliveryError on failure."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Write the digest to a file, atomically (temporary file, then rename)."""
+"""Write a stored payload to a file, atomically (temporary file, then rename)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import os
 import tempfile
 from pathlib import Path
 
-from reporter.digest import Digest
 from reporter.errors import DeliveryError
-from reporter.render import Renderer
 
 
 class FileChannel:
+    alert_format = None
+
     def __init__(self, path: Path, fmt: str = "text", name: str = "file") -> None:
         self.path, self.format, self.name = path, fmt, name
-
-    def prepare(self, digest: Digest, renderer: Renderer) -> str:
-        return renderer.digest(digest, self.format)
 
     def send(self, payload: str, key: str) -> None:
         write_atomically(self.path, payload)

@@ -1,17 +1,15 @@
-"""Post the digest to Slack with slack-sdk: a bot token and channel, or an incoming webhook.
+"""Post a stored Slack payload with slack-sdk: a bot token and channel, or an incoming webhook.
 
-The digest is Block Kit from the templates. What does not fit Slack's limits in one message (50
-blocks, about 12,000 characters of text) goes to replies in the message's thread, and the message
-says how many samples wait there. With a bot token every post carries message metadata holding
-the outbox key (``slack:<period>``, and ``#n`` for the n-th thread reply); before posting, the
-channel's recent history and the thread are searched for those keys, so a crash between Slack
-accepting a post and the outbox recording it does not post twice. Webhooks can neither read history
-nor thread: their replies follow as separate messages, and a crash in that window can repeat a post.
+The payload (``reporter.format.slack``) is a message and the replies that continue it in its
+thread. With a bot token every post carries message metadata holding the outbox key
+(``slack:<period>``, and ``#n`` for the n-th thread reply); before posting, the channel's recent
+history and the thread are searched for those keys, so a crash between Slack accepting a post and
+the outbox recording it does not post twice. Webhooks can neither read history nor thread: their
+replies follow as separate messages, and a crash in that window can repeat a post.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -20,11 +18,9 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from reporter.alerts import Alert
 from reporter.config import SlackChannel as SlackSettings
-from reporter.digest import Digest
 from reporter.errors import DeliveryError
-from reporter.render import Renderer
+from reporter.format.slack import SlackMessage
 
 logger = logging.getLogger(__name__)
 # slack-sdk logs full request URLs (a webhook URL is a secret) at DEBUG: its clients get a logger
@@ -32,9 +28,6 @@ logger = logging.getLogger(__name__)
 sdk_logger = logging.getLogger(f"{__name__}.sdk")
 sdk_logger.setLevel(logging.INFO)
 EVENT_TYPE = "reporter_digest"
-MAX_BLOCKS = 50
-MAX_TEXT = 12_000
-MAX_SECTION = 3_000
 HINTS = {
     "invalid_auth": "the Slack bot token is invalid; set channels.slack.token",
     "not_authed": "no Slack bot token was sent; set channels.slack.token",
@@ -49,49 +42,10 @@ HINTS = {
 Blocks = list[dict[str, Any]]
 
 
-def text_length(value: Any) -> int:
-    """Characters of text in a block tree, as Slack counts them against its limits."""
-    if isinstance(value, dict):
-        own = len(value["text"]) if isinstance(value.get("text"), str) else 0
-        return own + sum(text_length(v) for k, v in value.items() if k != "text" or not isinstance(v, str))
-    if isinstance(value, list):
-        return sum(text_length(v) for v in value)
-    return 0
-
-
-def split(blocks: Blocks) -> tuple[Blocks, list[Blocks]]:
-    """The message's blocks and the thread replies' blocks, each within Slack's limits."""
-    blocks = [_clip(block) for block in blocks]
-    if len(blocks) <= MAX_BLOCKS and text_length(blocks) <= MAX_TEXT:
-        return blocks, []
-    parts: list[Blocks] = [[]]
-    for block in blocks:
-        current = parts[-1]
-        limit = MAX_BLOCKS - 1 if len(parts) == 1 else MAX_BLOCKS  # room for the "more in thread" note
-        if current and (len(current) >= limit or text_length([*current, block]) > MAX_TEXT - 200):
-            parts.append([])
-        parts[-1].append(block)
-    head, thread = parts[0], parts[1:]
-    moved = sum(1 for part in thread for b in part if str(b.get("block_id", "")).startswith("sample-"))
-    note = (
-        f":thread: {moved} more sample{'s' if moved != 1 else ''} in the thread."
-        if moved
-        else (":thread: continued in the thread.")
-    )
-    head.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    return head, thread
-
-
-def _clip(block: dict[str, Any]) -> dict[str, Any]:
-    text = block.get("text")
-    if isinstance(text, dict) and isinstance(text.get("text"), str) and len(text["text"]) > MAX_SECTION:
-        logger.warning("slack: a block's text has %d characters; cut to %d", len(text["text"]), MAX_SECTION)
-        return {**block, "text": {**text, "text": text["text"][: MAX_SECTION - 1] + "…"}}
-    return block
-
-
 class SlackChannel:
     name = "slack"
+    format = "slack"
+    alert_format = "slack"
 
     def __init__(self, settings: SlackSettings) -> None:
         self.settings = settings
@@ -113,17 +67,8 @@ class SlackChannel:
     def __repr__(self) -> str:
         return f"SlackChannel(channel={self.settings.channel!r})"
 
-    def prepare(self, digest: Digest, renderer: Renderer) -> str:
-        text, blocks = renderer.slack(digest)
-        head, thread = split(blocks)
-        return json.dumps({"text": text, "blocks": head, "thread": thread})
-
-    def prepare_alert(self, alert: Alert, renderer: Renderer, web_url: str) -> str:
-        text = renderer.alert(alert, web_url, "markdown")
-        return json.dumps({"text": text, "blocks": [], "thread": []})
-
     def send(self, payload: str, key: str) -> None:
-        message: dict[str, Any] = json.loads(payload)
+        message = SlackMessage.from_payload(payload)
         try:
             if self._hook is not None:
                 self._send_webhook(message)
@@ -150,21 +95,20 @@ class SlackChannel:
             f"{self.settings.channel} readable"
         )
 
-    def _send_bot(self, message: dict[str, Any], key: str) -> None:
+    def _send_bot(self, message: SlackMessage, key: str) -> None:
         assert self._web is not None
         channel = self.settings.channel or ""
         parent = self._find(channel, key)
         if parent is None:
-            parent = self._post(channel, message["text"], message.get("blocks") or [], key)
+            parent = self._post(channel, message.text, message.blocks, key)
         else:
             logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
-        thread: list[Blocks] = message.get("thread") or []
-        done = self._replies_done(channel, parent, key) if thread else set()
-        for number, blocks in enumerate(thread, start=1):
+        done = self._replies_done(channel, parent, key) if message.thread else set()
+        for number, blocks in enumerate(message.thread, start=1):
             if f"{key}#{number}" not in done:
                 self._post(
                     channel,
-                    f"{message['text']} (part {number + 1})",
+                    f"{message.text} (part {number + 1})",
                     blocks,
                     f"{key}#{number}",
                     thread_ts=parent,
@@ -203,11 +147,10 @@ class SlackChannel:
         replies = self._web.conversations_replies(channel=channel, ts=parent, include_all_metadata=True)
         return set(_with_key(replies.get("messages") or [], None))
 
-    def _send_webhook(self, message: dict[str, Any]) -> None:
+    def _send_webhook(self, message: SlackMessage) -> None:
         assert self._hook is not None
-        parts = [message.get("blocks") or [], *(message.get("thread") or [])]
-        for blocks in parts:
-            response = self._hook.send(text=message["text"], blocks=blocks or None, unfurl_links=False)
+        for blocks in [message.blocks, *message.thread]:
+            response = self._hook.send(text=message.text, blocks=blocks or None, unfurl_links=False)
             if response.status_code in (404, 410):
                 raise DeliveryError(
                     f"slack webhook: HTTP {response.status_code} ({response.body}); the webhook was "

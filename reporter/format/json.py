@@ -1,0 +1,70 @@
+"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reporter.analysis import Finding, RunRef
+from reporter.digest import FindingsReport
+from reporter.format.templates import Links
+
+SCHEMA_VERSION = 1
+
+
+class JsonFormat:
+    name = "json"
+
+    def findings(self, report: FindingsReport) -> str:
+        links = Links(report.web_url)
+        body = {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": report.generated_at.isoformat(),
+            "window_days": report.window_days,
+            "findings": [finding_dict(f, links) for f in report.findings],
+        }
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
+    """One finding in the stable JSON schema (docs/json-schema.md)."""
+    return {
+        "sample_id": finding.sample_id,
+        "sample_name": finding.sample_name,
+        "platform": finding.platform,
+        "classification": finding.classification,
+        "score": finding.score,
+        "confidence": finding.confidence,
+        "runs": finding.runs,
+        "failures": finding.failures,
+        "flips": finding.flips,
+        "same_commit_disagreements": finding.same_commit_disagreements,
+        "first_failure": _ref(finding.first_failure, links),
+        "last_failure": _ref(finding.last_failure, links),
+        "error_types": list(finding.error_types),
+        "regression_ids": list(finding.regression_ids),
+        "history": finding.history,
+        "regression_tests": [
+            {
+                "regression_id": t.regression_id,
+                "classification": t.classification,
+                "failures": t.failures,
+                "runs": t.runs,
+                "history": t.history,
+            }
+            for t in finding.regression_tests
+        ],
+        "evidence": {"failing_runs": list(finding.failing_runs)},
+        "links": {"sample": links.sample(finding.sample_id)},
+    }
+
+
+def _ref(ref: RunRef | None, links: Links) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {
+        "run_id": ref.run_id,
+        "commit_sha": ref.commit_sha,
+        "completed_at": ref.completed_at,
+        "url": links.run(ref.run_id),
+    }

@@ -19,13 +19,16 @@ from reporter.analysis import (
     STABLE,
     Analysis,
     Classification,
+    Cluster,
     Finding,
+    InfraNoise,
     PullRequestBreakage,
 )
 from reporter.grid import Grid
 
 FLAGGED = (FLAKY, FAILING)
 TREND_DAYS = 30  # at most this many daily points in the report's trend
+NOISE_SHOWN = 5  # the latest shared causes a digest lists (it counts them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class FindingsReport:
     generated_at: datetime
     window_days: int
     web_url: str
+    clusters: Sequence[Cluster] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,20 @@ class Digest:
     trend_points: tuple[TrendPoint, ...] = ()
     omitted: int = 0
     freshness: Freshness | None = None
+    clusters: tuple[Cluster, ...] = ()  # flaky samples that fail together, one cause each
+    noise: tuple[InfraNoise, ...] = ()  # shared causes set aside in part of a run, latest first
+
+    @property
+    def noise_counts(self) -> dict[str, int]:
+        """How many run attempts each kind of shared cause hit (a whole run counts under ``run``)."""
+        counts: dict[str, int] = {}
+        for event in self.noise:
+            counts[event.cause] = counts.get(event.cause, 0) + 1
+        return counts
+
+    @property
+    def noise_shown(self) -> tuple[InfraNoise, ...]:
+        return self.noise[:NOISE_SHOWN]
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -185,6 +203,8 @@ def build(
         web_url=web_url.rstrip("/"),
         grids=grids,
         trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
+        clusters=analysis.clusters,
+        noise=tuple(sorted(analysis.infra_noise, key=lambda e: (-e.run_id, -e.attempt))),
     )
 
 

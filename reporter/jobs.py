@@ -99,7 +99,11 @@ def findings(
         if (platform is None or f.platform == platform)
         and (classification is None or f.classification == classification)
     ]
-    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url)
+    shown = {(f.sample_id, f.platform) for f in chosen}
+    clusters = [c for c in result.clusters if any((s, c.platform) in shown for s in c.sample_ids)]
+    return digest.FindingsReport(
+        chosen, now, settings.analysis.window_days, settings.platform.web_url, clusters
+    )
 
 
 def backfill(

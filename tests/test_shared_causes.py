@@ -195,3 +195,50 @@ def test_a_regression_with_an_odd_pass_is_still_one_regression() -> None:
     fails = [*range(30, 36), *range(37, 45)]  # run 36 ran older code and passed
     finding = next(f for f in analysed(steady(60, s15=fails)).findings if f.sample_id == 15)
     assert finding.classification == FIXED
+
+
+def cluster_history() -> Analysis:
+    fired = [5, 13, 21, 29, 37, 45, 53]
+    runs = steady(60, s4=fired, s12=fired, s20=fired, s28=fired)
+    tail = {s: ("fail", 5) for s in range(30, 41)}
+    return analysed([*runs, attempt(61, tail, sha="9" * 40), attempt(61, number=2, sha="9" * 40)])
+
+
+def test_flaky_json_lists_clusters_and_each_member_names_its_cluster() -> None:
+    import json
+
+    from reporter.digest import FindingsReport
+    from reporter.format.json import JsonFormat
+
+    result = cluster_history()
+    report = FindingsReport(result.findings, T0, 30, "https://sp.example", result.clusters)
+    body = json.loads(JsonFormat().findings(report))
+    assert body["schema_version"] == 2
+    (cluster,) = body["clusters"]
+    assert [s["sample_id"] for s in cluster["samples"]] == [4, 12, 20, 28]
+    assert cluster["samples"][0]["url"] == "https://sp.example/sample/4"
+    assert cluster["run_ids"] == [5, 13, 21, 29, 37, 45, 53] and cluster["platform"] == "linux"
+    assert {f["sample_id"]: f["cluster"] for f in body["findings"]} == dict.fromkeys((4, 12, 20, 28), 1)
+
+
+def test_the_digest_shows_clusters_and_shared_causes_in_every_format() -> None:
+    from reporter.digest import build
+    from reporter.format import digest_format
+    from reporter.format.templates import Templates
+
+    made = build(
+        cluster_history(),
+        period="2026-11-20",
+        generated_at=T0,
+        window_days=30,
+        web_url="https://sp.example",
+        previous=None,
+    )
+    assert made.noise_counts == {"tail": 1}
+    text = digest_format("text", Templates()).digest(made)
+    assert "FAILING TOGETHER" in text and "cluster 1 [linux]: sample-4.ts (#4), sample-12.ts (#12)" in text
+    assert "fails with cluster 1" in text
+    assert "run 61: every test from #30 on failed (exit 5), 11 samples set aside" in text
+    for name in ("markdown", "html", "slack"):
+        rendered = digest_format(name, Templates()).digest(made)
+        assert "cluster 1" in rendered and "every test from #30 on failed" in rendered, name

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reporter.analysis import Finding, RunRef
+from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class JsonFormat:
@@ -22,6 +22,7 @@ class JsonFormat:
             "generated_at": report.generated_at.isoformat(),
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
+            "clusters": [cluster_dict(c, links) for c in report.clusters],
         }
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
@@ -56,6 +57,26 @@ def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
         ],
         "evidence": {"failing_runs": list(finding.failing_runs)},
         "links": {"sample": links.sample(finding.sample_id)},
+        "cluster": finding.cluster,
+        "independent_failures": finding.independent_failures,
+        "noise_failures": finding.noise_failures,
+        "earlier_flaky": finding.earlier_flaky,
+    }
+
+
+def cluster_dict(cluster: Cluster, links: Links) -> dict[str, Any]:
+    """One co-failing cluster in the stable JSON schema (docs/json-schema.md)."""
+    return {
+        "cluster_id": cluster.cluster_id,
+        "platform": cluster.platform,
+        "samples": [
+            {"sample_id": s, "sample_name": name, "url": links.sample(s)}
+            for s, name in zip(cluster.sample_ids, cluster.sample_names, strict=True)
+        ],
+        "run_ids": list(cluster.run_ids),
+        "error_types": list(cluster.error_types),
+        "categories": list(cluster.categories),
+        "p_value": cluster.p_value,
     }
 
 

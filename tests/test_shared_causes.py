@@ -242,3 +242,23 @@ def test_the_digest_shows_clusters_and_shared_causes_in_every_format() -> None:
     for name in ("markdown", "html", "slack"):
         rendered = digest_format(name, Templates()).digest(made)
         assert "cluster 1" in rendered and "every test from #30 on failed" in rendered, name
+
+
+def test_the_digest_notes_the_flakiness_before_a_regression() -> None:
+    from reporter.digest import build
+    from reporter.format import digest_format
+    from reporter.format.templates import Templates
+
+    result = analysed(steady(63, s26=[4, 13, 19, 27, 35, 44, *range(52, 64)]))
+    made = build(
+        result,
+        period="2026-11-20",
+        generated_at=T0,
+        window_days=30,
+        web_url="https://sp.example",
+        previous=None,
+    )
+    assert "failing since run 52" in (text := digest_format("text", Templates()).digest(made))
+    assert "flaky before that (6 failures)" in text
+    for name in ("markdown", "html", "slack"):
+        assert "flaky before that" in digest_format(name, Templates()).digest(made), name

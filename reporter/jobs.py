@@ -287,7 +287,10 @@ def send_alerts(
     if not chosen:
         return 0
     snapshot = _snapshot(settings, store)
-    found, snapshot = alerts.check(store.records(run_ids), snapshot, store.sample_names())
+    suite = store.suite()
+    found, snapshot = alerts.check(
+        store.records(run_ids), snapshot, suite.sample_names, suite, settings.analysis
+    )
     templates = Templates(settings.templates.directory)
     count = 0
     for alert in found:

@@ -15,11 +15,13 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 
 Key = tuple[int, int]  # (run_id, attempt)
+RARE = 0.01  # judging a new run alone, a sample not known flaky or failing fails one run in a hundred
 RUN, TAIL, CATEGORY, SIGNATURE = "run", "tail", "category", "signature"
 
 
@@ -282,10 +284,38 @@ class _Failing:
         return kinds.pop() if len(kinds) == 1 else None
 
 
+class _Usual(Protocol):
+    def log_elsewhere(self, sample_id: int, key: Key, kind: str | None) -> float: ...
+
+
+class _Known:
+    """Usual rates when a new run is judged alone (alerts): flagged samples fail often, others rarely."""
+
+    def __init__(self, flagged: frozenset[int]) -> None:
+        self.flagged = flagged
+
+    def log_elsewhere(self, sample_id: int, key: Key, kind: str | None) -> float:
+        return 0.0 if sample_id in self.flagged else math.log(RARE)
+
+
+def explained_alone(
+    run: RunRecord, suite: History, flagged: frozenset[int], settings: AnalysisSettings
+) -> frozenset[int]:
+    """The samples whose failure in ``run`` one shared cause explains, judged without the history.
+
+    For alerts on a newly finished run: a sample known flaky or failing (``flagged``) is taken to fail
+    often, any other one run in a hundred (``RARE``).
+    """
+    detector = _Detector(_Suite(suite), _Known(flagged), settings, 0.0)
+    if not run.failures or not detector.may_explain(run):
+        return frozenset()
+    return frozenset(s for event in detector.events(run) for s in event.sample_ids)
+
+
 class _Detector:
     """Finds the shared causes of one attempt's failures, given each sample's usual failure rate."""
 
-    def __init__(self, suite: _Suite, rates: _Rates, settings: AnalysisSettings, typical: float) -> None:
+    def __init__(self, suite: _Suite, rates: _Usual, settings: AnalysisSettings, typical: float) -> None:
         self.suite, self.rates, self.settings = suite, rates, settings
         self.bar = math.log(settings.noise_alpha)
         self.mass = max(settings.mass_min_samples, math.ceil(3 * typical))

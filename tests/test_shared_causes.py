@@ -262,3 +262,16 @@ def test_the_digest_notes_the_flakiness_before_a_regression() -> None:
     assert "flaky before that (6 failures)" in text
     for name in ("markdown", "html", "slack"):
         assert "flaky before that" in digest_format(name, Templates()).digest(made), name
+
+
+def test_an_alert_blames_no_sample_for_a_broken_tail_or_an_outage() -> None:
+    from reporter.alerts import Snapshot, check
+
+    known = Snapshot.of(analysed(steady(30, s3=[4, 11, 19])), T0)
+    suite = History((), {s: f"sample-{s}.ts" for s in SAMPLES}, CATEGORIES, {s: (s,) for s in SAMPLES})
+    broken = {**{s: ("fail", 5) for s in range(25, 41)}, 31: ("fail", 2), 7: ("fail", 3), 3: ("fail", 3)}
+    outage = {31: ("fail", 2), 32: ("missing_output", 2), 33: ("fail", 2), 9: ("fail", 3)}
+    found, _ = check([attempt(50, broken), attempt(51, outage)], known, suite.sample_names, suite, SETTINGS)
+    assert [(a.run.run_id, [f.sample_id for f in a.failures]) for a in found] == [(50, [7]), (51, [9])]
+    without, _ = check([attempt(50, broken)], known, suite.sample_names)
+    assert len(without[0].failures) == 17  # judged without the suite, every failure but the known one

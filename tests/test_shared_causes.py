@@ -275,3 +275,32 @@ def test_an_alert_blames_no_sample_for_a_broken_tail_or_an_outage() -> None:
     assert [(a.run.run_id, [f.sample_id for f in a.failures]) for a in found] == [(50, [7]), (51, [9])]
     without, _ = check([attempt(50, broken)], known, suite.sample_names)
     assert len(without[0].failures) == 17  # judged without the suite, every failure but the known one
+
+
+def test_records_without_test_detail_still_set_a_broken_tail_aside() -> None:
+    """An older state: no per-test rows, no categories, no exit codes; samples stand for their tests."""
+    from dataclasses import replace
+
+    bare = [replace(r, failed_tests={}, failed_regressions={}) for r in steady(30)]
+    tail = replace(attempt(40, range(25, 41), sha="a" * 40), failed_tests={}, failed_regressions={})
+    runs = (*bare, tail, attempt(40, number=2, sha="a" * 40))
+    result = analyse(History(runs, {}), SETTINGS)
+    assert [(e.cause, e.first_test) for e in result.infra_noise] == [("tail", 25)]
+    assert result.findings == ()
+
+
+def test_odd_values_do_not_break_the_analysis() -> None:
+    from dataclasses import replace
+
+    odd = attempt(40, {5: ("fail", 0)})  # a failure whose exit code is the expected one
+    odd = replace(
+        odd,
+        failed_tests={5: (TestFailure(5, "fail", None, None),), 77: (TestFailure(9999, "weird", -1, None),)},
+        failures={5: (), 77: ("exit_code_mismatch",)},  # 77: failed without a tested row
+    )
+    unknown = replace(attempt(41, [6]), status="exploded")
+    empty = replace(attempt(42), tested=frozenset())
+    result = analysed([*steady(30, s5=[3, 9]), odd, unknown, empty])
+    assert verdicts(result)[5] == FLAKY
+    assert result.excluded["exploded"] == 1
+    assert {f.sample_id for f in result.findings} == {5, 77}

@@ -163,4 +163,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             GROUP BY t.regression_id
     """,
     ),
+    (
+        # What a channel has already delivered of one outbox item: a Slack message's ts, each reply
+        # or webhook part, each email recipient that accepted it. A retry goes on from there.
+        "005_outbox_parts",
+        """
+        CREATE TABLE outbox_parts (
+            key TEXT NOT NULL REFERENCES outbox (key) ON DELETE CASCADE,
+            part TEXT NOT NULL,
+            value TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (key, part)
+        ) WITHOUT ROWID
+    """,
+    ),
 )

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
+from reporter.suite import Failing, Suite
 
 Key = tuple[int, int]  # (run_id, attempt)
 RARE = 0.01  # judging a new run alone, a sample not known flaky or failing fails one run in a hundred
@@ -131,7 +132,7 @@ def _whole_run(run: RunRecord, share: float) -> InfraNoise:
 
 def _platform_events(runs: list[RunRecord], history: History, settings: AnalysisSettings) -> list[InfraNoise]:
     """Two passes: usual failure rates from all failures, then from those no cause explained."""
-    suite = _Suite(history)
+    suite = Suite(history)
     typical = statistics.median(len(run.failures) for run in runs) if runs else 0.0
     events: list[InfraNoise] = []
     for _ in range(2):
@@ -154,7 +155,7 @@ class _Rates:
     """
 
     def __init__(
-        self, runs: Sequence[RunRecord], explained: Mapping[Key, frozenset[int]], suite: _Suite
+        self, runs: Sequence[RunRecord], explained: Mapping[Key, frozenset[int]], suite: Suite
     ) -> None:
         groups: dict[int, tuple[frozenset[int], int]] = {}
         failed: Counter[int] = Counter()
@@ -200,90 +201,6 @@ class _Rates:
         return found
 
 
-class _Suite:
-    """The order in which a run reaches its tests, and its samples' categories, cached per tested set."""
-
-    def __init__(self, history: History) -> None:
-        self.tests = history.sample_tests
-        self.categories = {s: labels for s, labels in history.categories.items() if labels}
-        self._order: dict[int, list[tuple[int, int]]] = {}
-        self._sizes: dict[int, Counter[str]] = {}
-
-    def order(self, tested: frozenset[int]) -> list[tuple[int, int]]:
-        """(test, sample) pairs in the order the run reached them; samples stand for tests if unknown."""
-        found = self._order.get(id(tested))
-        if found is None:
-            if self.tests:
-                found = sorted((r, s) for s in tested for r in self.tests.get(s, ()))
-            else:
-                found = [(s, s) for s in sorted(tested)]
-            self._order[id(tested)] = found
-        return found
-
-    def failing_tests(self, run: RunRecord, sample_id: int) -> list[tuple[int, str | None]]:
-        """(test, signature) for each failing test of a sample in a run, as well as is known.
-
-        Without the suite's test order, the sample stands for its tests.
-        """
-        detailed = run.failed_tests.get(sample_id)
-        if detailed:
-            found = [(t.regression_id, signature(t.status, t.exit_code, t.expected_rc)) for t in detailed]
-        else:
-            ids = run.failed_regressions.get(sample_id) or self.tests.get(sample_id, ())
-            types = run.failures.get(sample_id, ())
-            found = [(r, "missing_output" if types == ("missing_output",) else None) for r in ids]
-        if not self.tests:
-            kinds = {k for _, k in found}
-            return [(sample_id, kinds.pop() if len(kinds) == 1 else None)]
-        return found
-
-    def kind(self, run: RunRecord, sample_id: int) -> str | None:
-        """The one way all of a sample's failing tests failed, if they share a shared-cause signature."""
-        kinds = {k for _, k in self.failing_tests(run, sample_id)}
-        return kinds.pop() if len(kinds) == 1 else None
-
-    def category_sizes(self, tested: frozenset[int]) -> Counter[str]:
-        """How many tested samples each category has in a run with this tested set."""
-        found = self._sizes.get(id(tested))
-        if found is None:
-            found = Counter(c for s in tested for c in self.categories.get(s, ()))
-            self._sizes[id(tested)] = found
-        return found
-
-
-def signature(status: str, exit_code: int | None, expected_rc: int | None) -> str | None:
-    """How a test failed, when that could be a shared cause: no output, an unexpected exit, or both."""
-    unexpected = exit_code is not None and exit_code != (expected_rc or 0)
-    if status == "missing_output":
-        return f"missing_output, exit {exit_code}" if unexpected else "missing_output"
-    if unexpected:
-        return f"exit {exit_code}"
-    return None  # a wrong output with the expected exit code: the test's own business
-
-
-class _Failing:
-    """The failing tests of one attempt, per sample, worked out only for the samples asked about."""
-
-    def __init__(self, suite: _Suite, run: RunRecord) -> None:
-        self.suite, self.run = suite, run
-        self._tests: dict[int, list[tuple[int, str | None]]] = {}
-
-    def tests(self, sample_id: int) -> list[tuple[int, str | None]]:
-        found = self._tests.get(sample_id)
-        if found is None:
-            found = self.suite.failing_tests(self.run, sample_id) if sample_id in self.run.failures else []
-            self._tests[sample_id] = found
-        return found
-
-    def ids(self, sample_id: int) -> list[int]:
-        return [r for r, _ in self.tests(sample_id)]
-
-    def kind(self, sample_id: int) -> str | None:
-        """The one way all of a sample's failing tests failed, if they share a shared-cause signature."""
-        kinds = {k for _, k in self.tests(sample_id)}
-        return kinds.pop() if len(kinds) == 1 else None
-
-
 class _Usual(Protocol):
     def log_elsewhere(self, sample_id: int, key: Key, kind: str | None) -> float: ...
 
@@ -306,7 +223,7 @@ def explained_alone(
     For alerts on a newly finished run: a sample known flaky or failing (``flagged``) is taken to fail
     often, any other one run in a hundred (``RARE``).
     """
-    detector = _Detector(_Suite(suite), _Known(flagged), settings, 0.0)
+    detector = _Detector(Suite(suite), _Known(flagged), settings, 0.0)
     if not run.failures or not detector.may_explain(run):
         return frozenset()
     return frozenset(s for event in detector.events(run) for s in event.sample_ids)
@@ -315,7 +232,7 @@ def explained_alone(
 class _Detector:
     """Finds the shared causes of one attempt's failures, given each sample's usual failure rate."""
 
-    def __init__(self, suite: _Suite, rates: _Usual, settings: AnalysisSettings, typical: float) -> None:
+    def __init__(self, suite: Suite, rates: _Usual, settings: AnalysisSettings, typical: float) -> None:
         self.suite, self.rates, self.settings = suite, rates, settings
         self.bar = math.log(settings.noise_alpha)
         self.mass = max(settings.mass_min_samples, math.ceil(3 * typical))
@@ -330,13 +247,13 @@ class _Detector:
         order = self.suite.order(run.tested)
         return bool(order) and order[-1][1] in failures
 
-    def improbable(self, failing: _Failing, samples: Iterable[int]) -> bool:
+    def improbable(self, failing: Failing, samples: Iterable[int]) -> bool:
         """Would these samples all failing so in one run be improbable if each failed independently?"""
         key = failing.run.key
         return sum(self.rates.log_elsewhere(s, key, failing.kind(s)) for s in samples) <= self.bar
 
     def events(self, run: RunRecord) -> list[InfraNoise]:
-        failing = _Failing(self.suite, run)
+        failing = Failing(self.suite, run)
         events: list[InfraNoise] = []
         done: set[int] = set()
         for finder in (self._tail, self._categories, self._signatures):
@@ -350,7 +267,7 @@ class _Detector:
             run.run_id, run.attempt, run.platform, run.commit_sha, cause, sig, tuple(sorted(samples)), tests
         )
 
-    def _tail(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+    def _tail(self, run: RunRecord, failing: Failing, done: set[int]) -> list[InfraNoise]:
         """Every test from some point to the end of the run failed."""
         order = self.suite.order(run.tested)
         length = 0
@@ -369,7 +286,7 @@ class _Detector:
         sig = kinds.most_common(1)[0][0] if kinds else "failed"
         return [replace(self._event(run, TAIL, sig, inside, length), first_test=start)]
 
-    def _categories(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+    def _categories(self, run: RunRecord, failing: Failing, done: set[int]) -> list[InfraNoise]:
         """Every tested sample of one category failed."""
         if not self.suite.categories:
             return []
@@ -387,7 +304,7 @@ class _Detector:
                 done.update(fresh)
         return found
 
-    def _signatures(self, run: RunRecord, failing: _Failing, done: set[int]) -> list[InfraNoise]:
+    def _signatures(self, run: RunRecord, failing: Failing, done: set[int]) -> list[InfraNoise]:
         """Many samples failed the same way (one unexpected exit code, or no output)."""
         if len(run.failures) - len(done) < self.mass:
             return []
@@ -402,7 +319,7 @@ class _Detector:
             if len(samples) >= self.mass and self.improbable(failing, samples)
         ]
 
-    def _widen(self, event: InfraNoise, failing: _Failing, done: set[int]) -> InfraNoise:
+    def _widen(self, event: InfraNoise, failing: Failing, done: set[int]) -> InfraNoise:
         """Failures of the same unusual kind elsewhere in the attempt have the same cause."""
         if not event.signature.startswith(("exit ", "missing_output")):  # a tail of wrong outputs
             return event

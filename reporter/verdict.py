@@ -53,11 +53,12 @@ def judge(data: Series, settings: AnalysisSettings) -> Verdict | None:
     mixed = data.mixed_commits()
     real = _regressions(data, settings, mixed)
     episodes = [_episode(data, spell) for spell in real]
-    covered = {k for episode in episodes for k in episode}
-    first = min((episode[0] for episode in episodes), default=len(data))
     positions, aside = data.positions, data.platform.aside
-    loose = [k for k in data.failed if k not in covered and not (k > first and aside[positions[k]])]
-    flaky_enough = _flaky_enough(data, loose, mixed, settings)
+    loose = data.failed
+    if episodes:
+        covered = {k for episode in episodes for k in episode}
+        first = min(episode[0] for episode in episodes)
+        loose = [k for k in data.failed if k not in covered and not (k > first and aside[positions[k]])]
     if real and data.masters_after(real[-1][-1]) < settings.recovery_passes:
         onset = episodes[-1][0]
         focus = tuple(k for k in data.failed if k >= onset)
@@ -66,9 +67,12 @@ def judge(data: Series, settings: AnalysisSettings) -> Verdict | None:
         return Verdict(FAILING, focus, onset, 0, _events(data, focus), earlier)
     shas = data.platform.shas
     disagreements = len({shas[positions[k]] for k in loose} & mixed) if mixed else 0
-    if flaky_enough and loose:
+    events = _events(data, loose)
+    if loose and (
+        disagreements or (events >= settings.flaky_min_failures and len(data) >= settings.min_runs)
+    ):
         kind = FIXED if _recovered(data, loose) else FLAKY
-        return Verdict(kind, tuple(loose), None, disagreements, _events(data, loose), 0)
+        return Verdict(kind, tuple(loose), None, disagreements, events, 0)
     if real:
         return Verdict(FIXED, tuple(episodes[-1]), episodes[-1][0], 0, _events(data, episodes[-1]), 0)
     return Verdict(STABLE, tuple(data.failed), None, disagreements, _events(data, data.failed), 0)

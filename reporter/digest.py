@@ -29,6 +29,12 @@ from reporter.grid import Grid
 FLAGGED = (FLAKY, FAILING)
 TREND_DAYS = 30  # at most this many daily points in the report's trend
 NOISE_SHOWN = 5  # the latest shared causes a digest lists (it counts them all)
+CAUSE_NAMES = {
+    "run": "whole run",
+    "tail": "failing tail",
+    "category": "category outage",
+    "signature": "many failing alike",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +108,11 @@ class Digest:
 
     @property
     def noise_counts(self) -> dict[str, int]:
-        """How many run attempts each kind of shared cause hit (a whole run counts under ``run``)."""
+        """How many run attempts each kind of shared cause hit, by its name in words."""
         counts: dict[str, int] = {}
         for event in self.noise:
-            counts[event.cause] = counts.get(event.cause, 0) + 1
+            name = CAUSE_NAMES.get(event.cause, event.cause)
+            counts[name] = counts.get(name, 0) + 1
         return counts
 
     @property

@@ -234,11 +234,12 @@ def test_the_digest_shows_clusters_and_shared_causes_in_every_format() -> None:
         web_url="https://sp.example",
         previous=None,
     )
-    assert made.noise_counts == {"tail": 1}
+    assert made.noise_counts == {"failing tail": 1}
     text = digest_format("text", Templates()).digest(made)
     assert "FAILING TOGETHER" in text and "cluster 1 [linux]: sample-4.ts (#4), sample-12.ts (#12)" in text
     assert "fails with cluster 1" in text
     assert "run 61: every test from #30 on failed (exit 5), 11 samples set aside" in text
+    assert "1 run attempt: failing tail 1" in text
     for name in ("markdown", "html", "slack"):
         rendered = digest_format(name, Templates()).digest(made)
         assert "cluster 1" in rendered and "every test from #30 on failed" in rendered, name

@@ -334,6 +334,8 @@ def status(ctx: click.Context) -> None:
     click.echo(f"last error:   {report.last_error}")
     for line in report.outbox or ("nothing waiting",):
         click.echo(f"outbox:       {line}")
+    for line in report.invalid:
+        click.echo(f"invalid:      {line}")
 
 
 @cli.command()

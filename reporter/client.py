@@ -7,13 +7,13 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
@@ -25,19 +25,20 @@ from reporter.errors import (
     PlatformError,
     PlatformUnreachable,
     RateLimited,
+    RecordInvalid,
     RequestRejected,
     ResponseInvalid,
     ScopeMissing,
     ServerFailed,
     TokenRejected,
 )
-from reporter.models import ApiModel, ErrorBucket, Page, Run, RunSample, RunSummary, Sample
+from reporter.models import ApiModel, ErrorBucket, Run, RunSample, RunSummary, Sample
+from reporter.paging import Listing, parse
 from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
 from reporter.transport import ACCEPT_ENCODING, BodyRefused, DeadlineBackend, deadline_transport, read_body
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
-MAX_PAGES = 10_000
 REQUIRED_SCOPES = ("runs:read", "results:read")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no whitespace, control or non-ASCII character
 
@@ -145,9 +146,20 @@ class PlatformClient:
         path, params = f"runs/{run_id}/error-summary", {"group_by": group_by, "limit": 100}
         return list(self.pages(path, ErrorBucket, params, run_id=run_id, key=_bucket_key))
 
-    def runs(self, params: dict[str, Any], page_size: int = 25, offset: int = 0) -> Iterator[Run]:
-        """Runs in the order asked for, each once; the caller stops iterating when it has enough."""
-        return self.pages("runs", Run, {"limit": page_size, **params}, key=lambda r: r.run_id, offset=offset)
+    def runs(self, params: dict[str, Any], page_size: int = 25, offset: int = 0) -> Listing[Run]:
+        """Runs in the order asked for, each once; the caller stops iterating when it has enough.
+
+        A listed run that breaks the contract is skipped with a warning and kept in ``rejected``.
+        """
+        return Listing(
+            partial(self._get, run_id=None),
+            "runs",
+            Run,
+            {"limit": page_size, **params},
+            key=lambda r: r.run_id,
+            offset=offset,
+            id_field="run_id",
+        )
 
     def reachability(self) -> Reachability:
         """Probe the token's scopes with the cheapest requests that need each one."""
@@ -173,31 +185,13 @@ class PlatformClient:
         run_id: int | None = None,
         key: Callable[[M], object],
         offset: int = 0,
-    ) -> Iterator[M]:
-        """Follow next_offset to the end, yielding each item once (pages shift under new data)."""
-        seen: set[object] = set()
-        for _ in range(MAX_PAGES):
-            body = self._get(path, {**params, "offset": offset}, run_id=run_id)
-            page = _parse(Page[model], body, path, run_id)  # type: ignore[valid-type]
-            for item in page.data:
-                if key(item) not in seen:
-                    seen.add(key(item))
-                    yield item
-            following = page.pagination.next_offset
-            if following is None or not page.data:
-                return
-            if following <= offset:
-                raise ResponseInvalid(
-                    f"GET /{path}: pagination.next_offset {following} does not advance past "
-                    f"offset {offset}; the server repeats a page",
-                    endpoint=path,
-                    run_id=run_id,
-                )
-            offset = following
-        raise ResponseInvalid(f"GET /{path}: more than {MAX_PAGES} pages; stopping", endpoint=path)
+    ) -> Listing[M]:
+        """Every item of a listing, each once; a bad item fails the whole listing (``reporter.paging``)."""
+        get = partial(self._get, run_id=run_id)
+        return Listing(get, path, model, params, key=key, run_id=run_id, offset=offset)
 
     def _one(self, path: str, model: type[M], *, run_id: int | None = None) -> M:
-        return _parse(model, self._get(path, {}, run_id=run_id), path, run_id)
+        return parse(model, self._get(path, {}, run_id=run_id), path, run_id)
 
     # -- one request, paced and retried -------------------------------------------------
     def _get(self, path: str, params: dict[str, Any], *, run_id: int | None = None) -> Any:
@@ -305,6 +299,12 @@ class PlatformClient:
             raise _Transient(
                 ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
             ) from exc
+        except (ValueError, RecursionError) as exc:  # well-formed, but not readable: the same next time
+            raise RecordInvalid(
+                f"{where}: the body nests too deep or holds a number too long to read",
+                endpoint=path,
+                run_id=run_id,
+            ) from exc
 
 
 def _regression_id(sample: RunSample) -> int:
@@ -330,7 +330,7 @@ def _seconds(value: float) -> str:
 def _json_or_none(body: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
@@ -395,15 +395,3 @@ def _unreachable(base_url: str, path: str, exc: httpx.TransportError, run_id: in
             run_id=run_id,
         )
     )
-
-
-def _parse(model: type[M], body: Any, path: str, run_id: int | None) -> M:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(body)"
-        about = f" (run {run_id})" if run_id is not None else ""
-        raise ResponseInvalid(
-            f"GET /{path}{about}: field {field}: {first['msg']}", endpoint=path, run_id=run_id
-        ) from exc

@@ -153,6 +153,7 @@ class Status:
     next_poll: datetime | None
     next_digest: datetime | None
     outbox: tuple[str, ...]
+    invalid: tuple[str, ...] = ()  # runs whose answers broke the contract: how many, the latest
 
 
 def status(settings: Settings, now: datetime | None = None) -> Status:
@@ -176,6 +177,7 @@ def status(settings: Settings, now: datetime | None = None) -> Status:
             next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
             next_digest=trigger.get_next_fire_time(None, now),
             outbox=waiting,
+            invalid=store.invalid.summary(),
         )
 
 

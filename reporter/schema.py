@@ -177,4 +177,20 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ) WITHOUT ROWID
     """,
     ),
+    (
+        # Runs whose platform answers broke the contract (a record with a bad field): why, how
+        # often, and when to read them again. Kept apart from runs: such a run may be unknown
+        # otherwise, and runs.state's CHECK cannot be widened without rebuilding the table.
+        "006_invalid_runs",
+        """
+        CREATE TABLE invalid_runs (
+            run_id INTEGER PRIMARY KEY,
+            reason TEXT NOT NULL,
+            tries INTEGER NOT NULL CHECK (tries >= 1),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            retry_at TEXT NOT NULL
+        )
+    """,
+    ),
 )

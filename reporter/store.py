@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from reporter import __version__, attempts, records
 from reporter.attempts import iso, now_iso
 from reporter.errors import StoreError
 from reporter.history import History, RunRecord
+from reporter.invalid import InvalidRuns
 from reporter.models import TESTED, ErrorBucket, Run, RunSample
 from reporter.outbox import Outbox
 from reporter.schema import MIGRATIONS
@@ -66,6 +69,7 @@ class Store:
             self._db.close()
             raise
         self.outbox = Outbox(self._db, self.transaction, path)
+        self.invalid = InvalidRuns(self._db, self.transaction, path)
 
     def close(self) -> None:
         self._db.close()
@@ -213,6 +217,7 @@ class Store:
                 sorted(names),
             )
             db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
+            db.execute("DELETE FROM invalid_runs WHERE run_id = ?", (run.run_id,))
         return attempt
 
     def recent_evidence(self, since: datetime) -> list[Run]:
@@ -236,7 +241,13 @@ class Store:
             "started_at",
             "completed_at",
         )
-        return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+        found = []
+        for row in rows:
+            try:
+                found.append(Run.model_validate(dict(zip(names, row, strict=True))))
+            except ValidationError as exc:  # stored before the models checked as much
+                logger.warning("stored run %d is not compared again: %s", row[0], exc.errors()[0]["msg"])
+        return found
 
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
         """Errors per sample in the latest attempt of ``run_id``."""
@@ -288,6 +299,7 @@ class Store:
                 (iso(before),),
             )
             db.execute("DELETE FROM regression_tests WHERE last_seen < ?", (iso(before),))
+            db.execute("DELETE FROM invalid_runs WHERE last_seen < ?", (iso(before),))
             return cursor.rowcount
 
     # -- history for the analysis -----------------------------------------------------------

@@ -168,12 +168,12 @@ def _log_choose(n: int, k: int) -> float:
 
 
 def _reach(start: int, links: Mapping[int, Mapping[int, float]]) -> set[int]:
-    found, todo = {start}, [start]
-    while todo:
-        for other in links[todo.pop()]:
+    found, waiting = {start}, [start]
+    while waiting:
+        for other in links[waiting.pop()]:
             if other not in found:
                 found.add(other)
-                todo.append(other)
+                waiting.append(other)
     return found
 
 

@@ -174,7 +174,37 @@ class Links:
         return [self.run(column.run_id) for column in columns]
 
 
+def noise_line(event: Any) -> str:
+    """One shared cause set aside, in plain words (escape it for the output, it holds a category name)."""
+    where = f"run {event.run_id}" + (f" (attempt {event.attempt})" if event.attempt > 1 else "")
+    count = len(event.sample_ids)
+    if event.cause == "run":
+        return f"{where}: {event.signature}, the whole run set aside"
+    if event.cause == "tail":
+        tail = f"every test from #{event.first_test} on failed ({event.signature})"
+        return f"{where}: {tail}, {count} samples set aside"
+    if event.cause == "category":
+        return f"{where}: every tested sample of {event.signature} failed, {count} set aside"
+    return f"{where}: {count} samples failed the same way ({event.signature}), set aside"
+
+
+def cluster_line(cluster: Any) -> str:
+    """One co-failing cluster in plain words (escape it for the output, it holds sample names)."""
+    names = ", ".join(
+        f"{name} (#{s})" for s, name in zip(cluster.sample_ids, cluster.sample_names, strict=True)
+    )
+    line = f"cluster {cluster.cluster_id} [{cluster.platform}]: {names}"
+    line += f" fail together in {len(cluster.run_ids)} runs"
+    if cluster.error_types:
+        line += f", {', '.join(cluster.error_types)}"
+    if cluster.categories:
+        line += f"; categories {', '.join(cluster.categories)}"
+    return line
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "noise_line": noise_line,
+    "cluster_line": cluster_line,
     "arrow": _arrow,
     "squares": _squares,
     "short": lambda sha: str(sha)[:7],

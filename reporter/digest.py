@@ -19,13 +19,22 @@ from reporter.analysis import (
     STABLE,
     Analysis,
     Classification,
+    Cluster,
     Finding,
+    InfraNoise,
     PullRequestBreakage,
 )
 from reporter.grid import Grid
 
 FLAGGED = (FLAKY, FAILING)
 TREND_DAYS = 30  # at most this many daily points in the report's trend
+NOISE_SHOWN = 5  # the latest shared causes a digest lists (it counts them all)
+CAUSE_NAMES = {
+    "run": "whole run",
+    "tail": "failing tail",
+    "category": "category outage",
+    "signature": "many failing alike",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,7 @@ class FindingsReport:
     generated_at: datetime
     window_days: int
     web_url: str
+    clusters: Sequence[Cluster] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,21 @@ class Digest:
     omitted: int = 0
     freshness: Freshness | None = None
     timezone: str = "UTC"  # the IANA zone every time in the report is shown in (schedule.timezone)
+    clusters: tuple[Cluster, ...] = ()  # flaky samples that fail together, one cause each
+    noise: tuple[InfraNoise, ...] = ()  # shared causes set aside in part of a run, latest first
+
+    @property
+    def noise_counts(self) -> dict[str, int]:
+        """How many run attempts each kind of shared cause hit, by its name in words."""
+        counts: dict[str, int] = {}
+        for event in self.noise:
+            name = CAUSE_NAMES.get(event.cause, event.cause)
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    @property
+    def noise_shown(self) -> tuple[InfraNoise, ...]:
+        return self.noise[:NOISE_SHOWN]
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -189,6 +214,8 @@ def build(
         grids=grids,
         trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
         timezone=timezone,
+        clusters=analysis.clusters,
+        noise=tuple(sorted(analysis.infra_noise, key=lambda e: (-e.run_id, -e.attempt))),
     )
 
 

@@ -99,7 +99,11 @@ def findings(
         if (platform is None or f.platform == platform)
         and (classification is None or f.classification == classification)
     ]
-    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url)
+    shown = {(f.sample_id, f.platform) for f in chosen}
+    clusters = [c for c in result.clusters if any((s, c.platform) in shown for s in c.sample_ids)]
+    return digest.FindingsReport(
+        chosen, now, settings.analysis.window_days, settings.platform.web_url, clusters
+    )
 
 
 def backfill(
@@ -308,7 +312,10 @@ def send_alerts(
     if not chosen:
         return 0
     snapshot = _snapshot(settings, store)
-    found, snapshot = alerts.check(store.records(run_ids), snapshot, store.sample_names())
+    suite = store.suite()
+    found, snapshot = alerts.check(
+        store.records(run_ids), snapshot, suite.sample_names, suite, settings.analysis
+    )
     templates = Templates(settings.templates.directory)
     count = 0
     for alert in found:

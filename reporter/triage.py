@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from reporter.analysis import FLAKY, Analysis, Finding, RunRef, failing_share
+from reporter.analysis import FLAKY, Analysis, Finding, RunRef
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.master_runs import MasterRuns, moment, order
@@ -86,7 +86,8 @@ class MasterEvidence:
 
 @dataclass(frozen=True, slots=True)
 class InfraEvidence:
-    """A shared cause in this run: ``run`` (most samples failed), or one explaining some samples."""
+    """A shared cause in this run attempt, as the analysis names it: ``run`` (most samples failed),
+    ``tail`` (every test from one on), ``category`` or ``signature`` (many failing one way)."""
 
     cause: str
     signature: str
@@ -207,15 +208,16 @@ class SharedCauses:
         return None in self._by_attempt.get(run.key, {})
 
 
-def shared_causes(result: Analysis, history: History) -> SharedCauses:
-    """The analysis's shared-cause noise per run attempt: for now, whole runs it set aside."""
-    broken = set(result.infra_run_ids)
-    found: dict[tuple[int, int], dict[int | None, InfraEvidence]] = {}
-    for run in history.runs:
-        if run.run_id in broken:
-            share = failing_share(run) or 0.0
-            signature = f"{share:.0%} of samples failed"
-            found[run.key] = {None: InfraEvidence("run", signature, len(run.failures))}
+def shared_causes(result: Analysis) -> SharedCauses:
+    """The analysis's shared-cause noise per run attempt: whole attempts, and samples in part of one."""
+    found: dict[tuple[int, int], dict[int | None, InfraEvidence]] = defaultdict(dict)
+    for event in result.infra_noise:
+        evidence = InfraEvidence(event.cause, event.signature, len(event.sample_ids))
+        if event.cause == "run":
+            found[event.key][None] = evidence
+        else:
+            for sample_id in event.sample_ids:
+                found[event.key].setdefault(sample_id, evidence)
     return SharedCauses(found)
 
 
@@ -225,7 +227,7 @@ class _Context:
     def __init__(self, history: History, result: Analysis, settings: AnalysisSettings) -> None:
         self.settings = settings
         self.names = history.sample_names
-        self.causes = shared_causes(result, history)
+        self.causes = shared_causes(result)
         self.findings = {(f.sample_id, f.platform): f for f in result.findings}
         self.breakages = {
             (b.pr_number, b.sample_id, platform) for b in result.pr_breakages for platform in b.platforms

@@ -66,7 +66,7 @@ def test_broken_user_template_is_named(tmp_path: Path) -> None:
 def test_findings_json_schema() -> None:
     result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
     body = json.loads(JsonFormat().findings(FindingsReport(result.findings, NOW, 30, "https://sp.example")))
-    assert body["schema_version"] == 1
+    assert body["schema_version"] == 2 and body["clusters"] == []
     finding = body["findings"][0]
     for key in (
         "sample_id",
@@ -86,6 +86,10 @@ def test_findings_json_schema() -> None:
         "history",
         "links",
         "evidence",
+        "cluster",
+        "independent_failures",
+        "noise_failures",
+        "earlier_flaky",
     ):
         assert key in finding
     assert finding["first_failure"]["url"] == "https://sp.example/test/3"

@@ -12,12 +12,12 @@ import json
 import re
 from typing import Any
 
-from reporter.analysis import Finding, RunRef
+from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
 from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
@@ -32,6 +32,7 @@ class JsonFormat:
             "generated_at": report.generated_at.isoformat(),
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
+            "clusters": [cluster_dict(c, links) for c in report.clusters],
         }
         text = json.dumps(body, indent=2, ensure_ascii=False)
         return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
@@ -79,6 +80,26 @@ def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
         ],
         "evidence": {"failing_runs": list(finding.failing_runs)},
         "links": {"sample": links.sample(finding.sample_id)},
+        "cluster": finding.cluster,
+        "independent_failures": finding.independent_failures,
+        "noise_failures": finding.noise_failures,
+        "earlier_flaky": finding.earlier_flaky,
+    }
+
+
+def cluster_dict(cluster: Cluster, links: Links) -> dict[str, Any]:
+    """One co-failing cluster in the stable JSON schema (docs/json-schema.md)."""
+    return {
+        "cluster_id": cluster.cluster_id,
+        "platform": cluster.platform,
+        "samples": [
+            {"sample_id": s, "sample_name": name, "url": links.sample(s)}
+            for s, name in zip(cluster.sample_ids, cluster.sample_names, strict=True)
+        ],
+        "run_ids": list(cluster.run_ids),
+        "error_types": list(cluster.error_types),
+        "categories": list(cluster.categories),
+        "p_value": cluster.p_value,
     }
 
 

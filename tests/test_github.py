@@ -406,3 +406,30 @@ def test_a_cluster_keeps_its_issue_while_its_members_change(github: FakeGithub, 
         ("2 samples fail together on linux", "open"),
         ("3 samples fail together on linux", "closed"),
     ]
+
+
+def test_samples_the_analysis_clusters_share_one_issue(github: FakeGithub, tmp_path: Path) -> None:
+    entries = []
+    for sample in (3, 4, 8):
+        made = digest_of("..x...x....x..x...x..", None, "2026-11-20", sample=sample)
+        (entry,) = made.new_flaky
+        cluster = 1 if sample != 8 else None
+        entries.append(replace(entry, finding=replace(entry.finding, cluster=cluster)))
+    combined = replace(made, new_flaky=tuple(entries))
+    subjects = json.loads(plan(combined))["subjects"]
+    actions = {s["key"]: s["action"] for s in subjects}
+    assert actions == {
+        "flaky-3-linux": "keep",
+        "flaky-4-linux": "keep",
+        "flaky-8-linux": "open",
+        "cluster-linux-3": "open",
+    }
+    (cluster,) = [s for s in subjects if s["key"] == "cluster-linux-3"]
+    assert cluster["members"] == [3, 4] and "members=3,4 -->" in cluster["body"].splitlines()[0]
+    assert_inert(cluster["body"])
+    channel(github, tmp_path, pr_comments=False, issues=True).send(plan(combined), "github:2026-11-20")
+    titles = sorted(i["title"] for i in github.our_issues())
+    assert titles == [
+        "2 samples fail together on linux: sample-3.ts, sample-4.ts",
+        "Flaky sample sample-8.ts on linux",
+    ]

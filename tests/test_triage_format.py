@@ -38,6 +38,7 @@ HOSTILE = [
 ALLOWED_HTML = {
     "<details><summary>Evidence</summary>",
     "<details><summary>Failing runs</summary>",
+    "<details><summary>Runs where two or more of them failed</summary>",
     "</details>",
     "<sub>",
     "</sub>",

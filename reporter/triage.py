@@ -8,7 +8,8 @@ Per failing sample and the run's platform, the first rule that holds gives the v
    not flaky elsewhere);
 3. ``infrastructure``: a cause shared by many samples in this run explains the failure;
 4. ``known_flaky``: the analysis calls the sample flaky on that platform, from failures outside
-   this pull request (two, or one when the pull request's earlier runs there passed it);
+   this pull request (two; or one, when the pull request's earlier runs there passed it or when
+   samples that failed with it then fail with it again here);
 5. ``unknown``: master tested the sample on that platform fewer than ``min_runs`` times;
 6. ``new_failure``: none of the above: most likely this pull request's change.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from reporter.analysis import FLAKY, Analysis, Finding, RunRef
+from reporter.analysis import FAILING, FLAKY, Analysis, Finding, RunRef
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.master_runs import MasterRuns, moment, order
@@ -229,6 +230,11 @@ class _Context:
         self.names = history.sample_names
         self.causes = shared_causes(result)
         self.findings = {(f.sample_id, f.platform): f for f in result.findings}
+        self.failing: dict[str, set[int]] = defaultdict(set)  # per platform, samples failing on master
+        for found in result.findings:
+            if found.classification == FAILING:
+                self.failing[found.platform].add(found.sample_id)
+        self.runs = {run.run_id: run for run in sorted(history.runs, key=lambda r: r.key)}
         self.breakages = {
             (b.pr_number, b.sample_id, platform) for b in result.pr_breakages for platform in b.platforms
         }
@@ -346,7 +352,26 @@ def _flaky_outside(finding: Finding, context: _Context, run: RunRecord) -> bool:
         and order(r) < order(run)
         and (sample in r.tested or sample in r.failures)
     ]
-    return bool(earlier) and not any(sample in r.failures for r in earlier)
+    if earlier and not any(sample in r.failures for r in earlier):
+        return True
+    return _fails_with_companions(finding, context, run, own)
+
+
+def _fails_with_companions(finding: Finding, context: _Context, run: RunRecord, own: set[int]) -> bool:
+    """Did its failure outside the pull request come with other samples that fail in this run too?
+
+    Samples failing together again, with no shared cause explaining either run and none of them
+    failing on master, point to one flaky cause (a co-failing group), not to this change.
+    """
+    here = {s for s in run.failures if s != finding.sample_id and context.causes.explains(run, s) is None}
+    here -= context.failing.get(run.platform, set())
+    for run_id in finding.failing_runs:
+        other = context.runs.get(run_id)
+        if run_id in own or other is None:
+            continue
+        if any(context.causes.explains(other, s) is None for s in here & other.failures.keys()):
+            return True
+    return False
 
 
 def _master_streak(

@@ -212,3 +212,13 @@ def test_a_flaky_sample_broken_for_good_is_failing_on_master_once_chance_cannot_
     verdict, evidence = only(judge([*flaky_then_broken, pull(40, {SAMPLE})], 40))
     assert verdict == Verdict.FAILING_ON_MASTER
     assert isinstance(evidence, MasterEvidence) and (evidence.since.run_id, evidence.failures) == (23, 5)
+
+
+def test_one_failure_outside_shared_with_samples_failing_again_here_is_flaky() -> None:
+    alone = master("..............x......")
+    with_companion = [
+        run(r.run_id, r.commit_sha, {SAMPLE, 5} if r.run_id == 15 else set(), tested={SAMPLE, 5})
+        for r in alone
+    ]
+    assert only(judge([*with_companion, pull(40, {SAMPLE, 5})], 40))[0] == Verdict.KNOWN_FLAKY
+    assert only(judge([*with_companion, pull(40, {SAMPLE})], 40))[0] == Verdict.NEW_FAILURE

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import alerts, analysis, digest, grid, ingest
+from reporter import alerts, analysis, digest, grid, ingest, watch
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
-from reporter.errors import ReporterError
+from reporter.errors import Interrupted, ReporterError
 from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
+from reporter.status import Status
+from reporter.status import read as read_status
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -93,13 +95,40 @@ def findings(
     now = datetime.now(UTC)
     with open_store(settings) as store:
         _, result = analyse(settings, store, now, since)
+        stored = store.counts().get("ingested", 0)
     chosen = [
         f
         for f in result.findings
         if (platform is None or f.platform == platform)
         and (classification is None or f.classification == classification)
     ]
-    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url)
+    hint = (
+        ""
+        if chosen
+        else _nothing_found(
+            settings, stored, result.runs_analysed, classification, bool(platform or classification)
+        )
+    )
+    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url, hint)
+
+
+def _nothing_found(
+    settings: Settings, stored: int, analysed: int, classification: str | None, filtered: bool
+) -> str:
+    """Why ``reporter flaky`` shows nothing, and what to do about it."""
+    if stored == 0:
+        return (
+            f"no run ingested yet in {settings.state.path}: run `reporter poll` first "
+            "(or `reporter backfill --days 30` for the history)"
+        )
+    if analysed == 0:
+        return (
+            "no finished run in the window was analysed: run `reporter poll`, "
+            "or look further back with --since"
+        )
+    if classification == "stable":
+        return "no stable findings: stable lists samples that failed in the window too rarely to call flaky"
+    return f"no findings among {analysed} runs analysed" + (" with these filters" if filtered else "")
 
 
 def backfill(
@@ -137,42 +166,19 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
     return lines, problems
 
 
-@dataclass(frozen=True)
-class Status:
-    """What ``reporter status`` shows."""
-
-    state: str
-    last_poll: str
-    last_digest: str
-    last_error: str
-    runs: dict[str, int]
-    next_poll: datetime | None
-    next_digest: datetime | None
-    outbox: tuple[str, ...]
-
-
 def status(settings: Settings, now: datetime | None = None) -> Status:
-    """``reporter status``: the last and next poll and digest, the last error, what waits."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    now = now or datetime.now(UTC)
-    zone = ZoneInfo(settings.schedule.timezone)
-    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    """``reporter status``: jobs' outcomes, the data's freshness, the next poll and digest, the outbox."""
     with open_store(settings) as store:
-        waiting = tuple(
-            f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
-            for i in store.outbox.items(("pending", "failed"))
-        )
-        return Status(
-            state=str(settings.state.path),
-            last_poll=store.meta("last_poll") or "never",
-            last_digest=store.meta("last_digest") or "never",
-            last_error=store.meta("last_error") or "none",
-            runs=store.counts(),
-            next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
-            next_digest=trigger.get_next_fire_time(None, now),
-            outbox=waiting,
-        )
+        return read_status(settings, store, now or datetime.now(UTC))
+
+
+def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
+    """Deliveries not done: items still pending, and recent failures for good (``digest`` exits 6)."""
+    from reporter.status import describe, outstanding
+
+    with open_store(settings) as store:
+        items = store.outbox.items(("pending", "failed"))
+    return [describe(item) for item in outstanding(items, now or datetime.now(UTC))]
 
 
 # -- jobs on an open store ----------------------------------------------------------------------
@@ -185,20 +191,70 @@ def poll(
     progress: ingest.Progress | None = None,
     stop: ingest.Stop | None = None,
 ) -> ingest.PollResult:
-    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs."""
+    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs.
+
+    Its outcome and whether it reached the platform are recorded in the state; after a failure,
+    polling that has failed for longer than the allowed age queues one notice (and a later
+    success one more).
+    """
+    job = "poll" if since is None else "backfill"
     owned = client is None
-    client = client or PlatformClient(settings.platform)
     try:
-        result = ingest.poll(client, store, settings, since=since, progress=progress, stop=stop)
-    finally:
-        if owned:
-            client.close()
+        client = client or PlatformClient(settings.platform)
+        try:
+            result = ingest.poll(client, store, settings, since=since, progress=progress, stop=stop)
+        finally:
+            if owned:
+                client.close()
+    except Interrupted as exc:
+        watch.record(store, job, "stopped", str(exc))
+        raise
+    except Exception as exc:
+        _poll_failed(settings, store, job, exc)
+        raise
+    summary = poll_summary(result)
+    _poll_reached(settings, store, result)
+    if stop is not None and stop():
+        watch.record(store, job, "stopped", summary)
+        raise Interrupted(f"stopped: {summary}; the rest is left for the next poll")
+    watch.record(store, job, "failed" if result.failed else "ok", summary)
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)
-    summary = poll_summary(result)
-    store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
-    logger.info("poll: %s", summary)
+    logger.info("%s: %s", job, summary)
     return result
+
+
+def _poll_reached(settings: Settings, store: Store, result: ingest.PollResult) -> None:
+    now = datetime.now(UTC)
+    finished = [known.completed_at for known in store.known(result.new_run_ids).values()]
+    newest = max((datetime.fromisoformat(m) for m in finished if m), default=None)
+    before = watch.reached(store, now, newest)
+    _notify(settings, store, watch.recovered_notice(settings, before, now))
+
+
+def _poll_failed(settings: Settings, store: Store, job: str, error: BaseException) -> None:
+    text = str(error) if isinstance(error, ReporterError) else f"{type(error).__name__}: {error}"
+    watch.record(store, job, "failed", text)
+    try:
+        known = watch.lost(store, datetime.now(UTC), text)
+        notice = watch.blind_notice(settings, known, datetime.now(UTC))
+        if notice is not None:
+            _notify(settings, store, notice)
+            watch.noticed(store, known)
+    except Exception as exc:  # the poll's own error is what the caller must hear about
+        logger.error("cannot record that %s failed: %s", job, exc)
+
+
+def _notify(settings: Settings, store: Store, notice: watch.Notice | None) -> None:
+    """Queue a notice about the reporter itself for every channel that carries alerts, and send it."""
+    if notice is None:
+        return
+    chosen = [c for c in channels_from(settings) if c.alert_format is not None]
+    logger.warning("%s", notice.text)
+    if chosen:
+        payloads = {c.name: watch.payload(notice, c.alert_format or "text") for c in chosen}
+        store.outbox.queue(notice.subject, payloads)
+        deliver_pending(store, chosen)
 
 
 def analyse(
@@ -218,6 +274,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
     history, result = analyse(settings, store, now)
+    newest = max((run.completed_at for run in history.runs if run.completed_at), default=None)
     return digest.build(
         result,
         period=period,
@@ -228,6 +285,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         names=history.sample_names,
         grids=grid.grids(history, result),
         past=store.outbox.digests(digest.trend_start(period), period),
+        freshness=watch.freshness(settings, watch.contact(store), now, newest),
     )
 
 
@@ -244,27 +302,43 @@ def run_digest(
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
     made = None
-    if store.outbox.has_digest(period):
-        logger.info("digest %s was already queued; delivering what is still pending", period)
-    else:
-        made = build_digest(settings, store, now)
-        templates = templates or Templates(settings.templates.directory)
-        payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels}
-        store.outbox.enqueue(period, made.state(), payloads)
-    result = DigestResult(period, made, deliver_pending(store, channels))
-    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.summary}")
+    try:
+        if store.outbox.has_digest(period):
+            logger.info("digest %s was already queued; delivering what is still pending", period)
+        else:
+            made = build_digest(settings, store, now)
+            templates = templates or Templates(settings.templates.directory)
+            payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels}
+            store.outbox.enqueue(period, made.state(), payloads)
+        result = DigestResult(period, made, deliver_pending(store, channels))
+    except Exception as exc:
+        _record_failure(store, "digest", exc)
+        raise
+    failed = result.delivery.failed
+    watch.record(store, "digest", "failed" if failed else "ok", "; ".join((result.summary, *failed)))
     logger.info("digest: %s", result.summary)
     return result
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
-    return deliver_pending(store, channels_from(settings))
+    """Send what the outbox holds and is due; recorded when something was sent or failed."""
+    try:
+        report = deliver_pending(store, channels_from(settings))
+    except Exception as exc:
+        _record_failure(store, "deliver", exc)
+        raise
+    if report.sent or report.failed:
+        summary = f"sent {len(report.sent)}, failed {len(report.failed)}"
+        result: watch.Result = "failed" if report.failed else "ok"
+        watch.record(store, "deliver", result, "; ".join((summary, *report.failed)))
+    return report
 
 
-def record_error(settings: Settings, job: str, error: BaseException) -> None:
-    """Keep the latest job failure for ``reporter status``."""
-    with open_store(settings) as store:
-        store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")
+def _record_failure(store: Store, job: str, error: BaseException) -> None:
+    if isinstance(error, Interrupted):
+        watch.record(store, job, "stopped", str(error))
+    else:
+        watch.record(store, job, "failed", str(error) or type(error).__name__)
 
 
 def send_alerts(
@@ -308,9 +382,3 @@ def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
         snapshot = alerts.Snapshot.of(result, now)
         store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     return snapshot
-
-
-def _after_last_poll(last: str | None, minutes: float) -> datetime | None:
-    if not last:
-        return None
-    return datetime.fromisoformat(last.split(" ", 1)[0]) + timedelta(minutes=minutes)

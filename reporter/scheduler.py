@@ -16,7 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reporter import jobs
 from reporter.config import Settings
-from reporter.errors import ReporterError
+from reporter.errors import Interrupted, ReporterError
 from reporter.lock import exclusive
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,13 @@ def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundSche
             if stop.is_set():
                 return
             try:
-                work(settings, stop)
+                work(settings, stop)  # each job records its own outcome in the state
+            except Interrupted as exc:
+                logger.info("%s %s", name, exc)
             except ReporterError as exc:
                 logger.error("%s failed: %s", name, exc)
-                _remember(settings, name, exc)
-            except Exception as exc:
+            except Exception:
                 logger.exception("%s failed unexpectedly", name)
-                _remember(settings, name, exc)
 
     poll_every = IntervalTrigger(minutes=settings.schedule.poll_interval_minutes)
     nightly = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
@@ -114,10 +114,3 @@ def _digest(settings: Settings, _stop: threading.Event) -> None:
 def _deliver(settings: Settings, _stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
         jobs.retry_deliveries(settings, store)
-
-
-def _remember(settings: Settings, job: str, error: BaseException) -> None:
-    try:
-        jobs.record_error(settings, job, error)
-    except ReporterError as exc:
-        logger.error("cannot record the failure of %s: %s", job, exc)

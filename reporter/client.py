@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from tenacity.wait import wait_random_exponential
 from reporter import __version__
 from reporter.config import TOKEN_VARIABLE, PlatformSettings
 from reporter.errors import (
+    ConfigError,
     NotFound,
     PlatformError,
     PlatformUnreachable,
@@ -29,12 +32,14 @@ from reporter.errors import (
     TokenRejected,
 )
 from reporter.models import ApiModel, ErrorBucket, Page, Run, RunSample, RunSummary, Sample
-from reporter.ratelimit import RateLimiter
+from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
+from reporter.transport import ACCEPT_ENCODING, BodyRefused, DeadlineBackend, deadline_transport, read_body
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
 MAX_PAGES = 10_000
 REQUIRED_SCOPES = ("runs:read", "results:read")
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no whitespace, control or non-ASCII character
 
 
 class _Transient(Exception):
@@ -77,22 +82,36 @@ class PlatformClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.limiter = limiter or RateLimiter(sleep=sleep)
+        token = settings.token.get_secret_value()
+        if not _TOKEN.fullmatch(token):
+            raise ConfigError(
+                f"platform.token (${TOKEN_VARIABLE}) is empty or holds whitespace, a control or a "
+                "non-ASCII character (often a trailing newline); set it to the token alone"
+            )
+        self.limiter = limiter or RateLimiter(sleep=sleep, max_wait=settings.max_retry_after)
         self._sleep = sleep
         self.requests = 0
         self.rate_limited = 0
-        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._deadline: DeadlineBackend | None = None
+        if transport is None:
+            self._deadline = DeadlineBackend()
+            transport = deadline_transport(
+                settings.base_url,
+                self._deadline,
+                verify=_verify(settings),
+                max_connections=settings.concurrency + 2,
+            )
         self._http = httpx.Client(
             base_url=settings.base_url + "/",
-            timeout=timeout,
-            verify=_verify(settings),
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             transport=transport,
+            follow_redirects=False,
             headers={
-                "Authorization": f"Bearer {settings.token.get_secret_value()}",
+                "Authorization": f"Bearer {token}",
                 "User-Agent": f"sample-platform-reporter/{__version__}",
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
             },
-            limits=httpx.Limits(max_connections=settings.concurrency + 2),
         )
 
     def __repr__(self) -> str:
@@ -206,36 +225,58 @@ class PlatformClient:
         return float(wait_random_exponential(multiplier=0.5, max=30)(state))
 
     def _attempt(self, path: str, params: dict[str, Any], run_id: int | None) -> Any:
-        self.limiter.acquire()
-        headers: httpx.Headers | None = None
+        ticket = self.limiter.acquire()
         try:
-            response = self._http.get(path, params=params)
-            headers = response.headers
+            response, body = self._send(ticket, path, params)
         except httpx.TimeoutException as exc:
             raise _Transient(
                 PlatformUnreachable(
                     f"GET /{path}: the Sample Platform at {self.settings.base_url} did not answer in time "
-                    f"({type(exc).__name__}); raise platform.read_timeout or retry later",
+                    f"({type(exc).__name__}; platform.read_timeout {self.settings.read_timeout:g} s per "
+                    f"read, platform.request_deadline {self.settings.request_deadline:g} s in all); "
+                    "raise them or retry later",
                     endpoint=path,
                     run_id=run_id,
                 )
             ) from exc
         except httpx.TransportError as exc:
             raise _unreachable(self.settings.base_url, path, exc, run_id) from exc
+        except BodyRefused as exc:
+            raise ResponseInvalid(
+                f"GET /{path}: the answer's body was refused: {exc}", endpoint=path, run_id=run_id
+            ) from exc
         finally:
-            self.limiter.release(headers)
             self.requests += 1
-        return self._check(response, path, run_id)
+        return self._check(response, body, path, run_id)
 
-    def _check(self, response: httpx.Response, path: str, run_id: int | None) -> Any:
+    def _send(self, ticket: Ticket, path: str, params: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        """One GET within the total deadline; the gate hears of its answer (or of its absence)."""
+        response: httpx.Response | None = None
+        try:
+            with self._deadline.deadline(self.settings.request_deadline) if self._deadline else nullcontext():
+                response = self._http.send(self._http.build_request("GET", path, params=params), stream=True)
+                try:
+                    return response, read_body(response, self._deadline)
+                finally:
+                    response.close()
+        finally:
+            headers = response.headers if response is not None else None
+            self.limiter.release(
+                ticket, headers, refused=response is not None and response.status_code == 429
+            )
+
+    def _check(self, response: httpx.Response, body: bytes, path: str, run_id: int | None) -> Any:
         status = response.status_code
         where = f"GET /{path}"
+        if 300 <= status < 400:
+            raise _redirected(self.settings.base_url, path, status, response.headers.get("location"), run_id)
         if status == 429:
             self.rate_limited += 1
-            retry_after = _retry_after(response)
+            asked = retry_after_seconds(response.headers.get("retry-after"), time.time())
+            retry_after = 1.0 if asked is None else asked
             if retry_after > self.settings.max_retry_after:
                 raise RateLimited(
-                    f"{where}: the Sample Platform asks to wait {retry_after:.0f} s (rate limited), "
+                    f"{where}: the Sample Platform asks to wait {_seconds(retry_after)} s (rate limited), "
                     f"more than platform.max_retry_after={self.settings.max_retry_after:.0f} s; "
                     "try again later",
                     retry_after=retry_after,
@@ -257,9 +298,9 @@ class PlatformClient:
                 )
             )
         if status >= 400:
-            raise _client_error(status, _json_or_none(response), path, run_id)
+            raise _client_error(status, _json_or_none(body), path, run_id)
         try:
-            return response.json()
+            return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _Transient(
                 ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
@@ -282,19 +323,29 @@ def _verify(settings: PlatformSettings) -> bool | ssl.SSLContext:
     return True
 
 
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "1")))
-    except ValueError:
-        return 1.0
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value < 1e9 else f"{value:.1e}"
 
 
-def _json_or_none(response: httpx.Response) -> dict[str, Any]:
+def _json_or_none(body: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
         return {}
-    return body if isinstance(body, dict) else {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _redirected(
+    base_url: str, path: str, status: int, location: str | None, run_id: int | None
+) -> PlatformError:
+    shown = "".join(c for c in (location or "(no Location)")[:200] if c.isprintable())
+    return PlatformUnreachable(
+        f"GET /{path}: the Sample Platform at {base_url} answered HTTP {status} redirecting to {shown}; "
+        "redirects are not followed (the token must not travel elsewhere): set platform.base_url to "
+        "the address the API answers at",
+        endpoint=path,
+        run_id=run_id,
+    )
 
 
 def _client_error(status: int, body: dict[str, Any], path: str, run_id: int | None) -> PlatformError:

@@ -64,6 +64,7 @@ class PlatformSettings(_Section):
     token: SecretStr
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(30.0, gt=0)
+    request_deadline: float = Field(60.0, gt=0)
     concurrency: int = Field(8, ge=1, le=32)
     max_attempts: int = Field(6, ge=1, le=20)
     max_retry_seconds: float = Field(300.0, gt=0)

@@ -9,7 +9,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +78,36 @@ class LiveClock:
 
 
 @dataclass
+class _Window:
+    """One fixed rate-limit window: when it opened and how many requests it counted (429s too)."""
+
+    start: float
+    count: int = 0
+
+
+class _WindowHeaders(Mapping[str, str]):
+    """Rate-limit headers computed when read, that is when the answer is written (an after-request hook)."""
+
+    def __init__(self, sim: SimulatedPlatform, bucket: str, limit: int, window: float) -> None:
+        self._sim, self._bucket, self._limit, self._window = sim, bucket, limit, window
+
+    def _read(self) -> dict[str, str]:
+        return self._sim.window_headers(self._bucket, self._limit, self._window)
+
+    def __getitem__(self, name: str) -> str:
+        return self._read()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return 3
+
+    def items(self) -> ItemsView[str, str]:  # one consistent reading for all three headers
+        return self._read().items()
+
+
+@dataclass
 class Stats:
     """What the server saw, for tests and benchmarks."""
 
@@ -98,6 +128,7 @@ class SimulatedPlatform:
         tokens: dict[str, tuple[str, ...]] | None = None,
         rate_limit: int = 120,
         rate_window: float = 60.0,
+        rate_workers: int = 1,
         clock: Callable[[], datetime] | None = None,
         wall: Callable[[], float] = time.time,
         faults: Faults | None = None,
@@ -109,7 +140,9 @@ class SimulatedPlatform:
         self.clock = clock or (lambda: scenario.end)
         self.faults = faults or Faults()
         self.stats = Stats()
-        self._windows: dict[str, tuple[int, int]] = {}
+        self.rate_workers = rate_workers
+        self._worker_rng = random.Random(rate_workers)
+        self._windows: dict[str, _Window] = {}
         self._by_id = {run.run_id: run for run in scenario.runs}
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", port), _handler_for(self))
@@ -137,29 +170,50 @@ class SimulatedPlatform:
         self.stop()
 
     # -- rate limiting ------------------------------------------------------------------
-    def take(self, bucket: str, limit: int, window: float) -> tuple[bool, dict[str, str]]:
-        """Count one request in ``bucket``'s fixed window; say whether it is allowed."""
+    def take(self, bucket: str, limit: int, window: float) -> tuple[bool, Mapping[str, str]]:
+        """Count one request in ``bucket``'s fixed window, as the live server does; say whether it may pass.
+
+        The window opens at the first request after the previous one expired (a fractional time),
+        and 429s count against it. ``X-RateLimit-Reset`` is its end truncated to whole seconds and
+        ``Retry-After`` is ``max(1, reset - floor(now))``. With ``rate_workers`` > 1 every request
+        lands on a random worker keeping its own window, like gunicorn workers each with their own
+        in-process limiter. The headers of an allowed request are read when the answer is written.
+        """
         with self._lock:
             now = self.wall()
-            start = int(now // window * window)
-            used = self._windows.get(bucket, (start, 0))
-            used = used if used[0] == start else (start, 0)
-            used = (start, used[1] + 1)
-            self._windows[bucket] = used
-            self.stats.by_window[start] = self.stats.by_window.get(start, 0) + 1
-        reset = int(start + window) if window >= 1 else start + window
-        headers = {
+            if self.rate_workers > 1:
+                bucket = f"{bucket}@{self._worker_rng.randrange(self.rate_workers)}"
+            entry = self._windows.get(bucket)
+            if entry is None or now - entry.start >= window:
+                entry = self._windows[bucket] = _Window(now)
+            entry.count += 1
+            self.stats.by_window[entry.start] = self.stats.by_window.get(entry.start, 0) + 1
+            if entry.count <= limit:
+                return True, _WindowHeaders(self, bucket, limit, window)
+            reset = int(entry.start + window)
+        return False, {
+            "Retry-After": str(max(1, reset - int(now))),
             "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, limit - used[1])),
+            "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": str(reset),
         }
-        if used[1] > limit:
-            headers["Retry-After"] = str(max(1, int(start + window - now + 0.999)))
-            return False, headers
-        return True, headers
+
+    def window_headers(self, bucket: str, limit: int, window: float) -> dict[str, str]:
+        """The rate-limit headers of ``bucket``'s window as it stands now."""
+        with self._lock:
+            entry = self._windows.get(bucket)
+            if entry is None:
+                remaining, reset = limit, int(self.wall() + window)
+            else:
+                remaining, reset = max(0, limit - entry.count), int(entry.start + window)
+        return {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
+        }
 
     # -- routing --------------------------------------------------------------------------
-    def answer(self, path: str, query: dict[str, str], token: str | None) -> tuple[Reply, dict[str, str]]:
+    def answer(self, path: str, query: dict[str, str], token: str | None) -> tuple[Reply, Mapping[str, str]]:
         route = _route(path)
         if route is None:
             return (404, _error("not_found", f"No route for {path}.", {})), {}
@@ -195,7 +249,7 @@ def _error(code: str, message: str, details: dict[str, Any]) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details}
 
 
-def _too_many(headers: dict[str, str]) -> Reply:
+def _too_many(headers: Mapping[str, str]) -> Reply:
     retry = int(headers.get("Retry-After", "1"))
     details = {"retry_after": retry, "limit": int(headers["X-RateLimit-Limit"]), "window": "60s"}
     return 429, _error("rate_limited", f"Rate limit exceeded. Retry after {retry} seconds.", details)
@@ -378,7 +432,7 @@ def _handler_for(sim: SimulatedPlatform) -> type[BaseHTTPRequestHandler]:
             return False
 
         def _send(
-            self, status: int, body: bytes, headers: dict[str, str], content_type: str = "application/json"
+            self, status: int, body: bytes, headers: Mapping[str, str], content_type: str = "application/json"
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)

@@ -81,7 +81,11 @@ def poll(ctx: click.Context) -> None:
     Example (cron, every 10 minutes):
       */10 * * * *  reporter --config /etc/reporter.yaml poll
     """
-    result = jobs.poll_once(_settings(ctx))
+    from reporter.scheduler import stop_on_signals
+
+    settings = _settings(ctx)
+    with stop_on_signals(Interrupted.exit_code) as stop:
+        result = jobs.poll_once(settings, stop)
     click.echo(f"poll: {jobs.poll_summary(result)}")
     if result.failed:
         raise RunsNotIngested(result.failed)
@@ -195,12 +199,13 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
       reporter backfill --since 2026-10-01
     """
     from reporter.progress import progress_bar
+    from reporter.scheduler import stop_on_signals
 
     if since is not None and days is not None:
         raise click.UsageError("--since and --days both say where to start; give one of them")
     settings = _settings(ctx)
-    with progress_bar("backfill") as advance:
-        result = jobs.backfill(settings, _utc(since), days, advance)
+    with stop_on_signals(Interrupted.exit_code) as stop, progress_bar("backfill") as advance:
+        result = jobs.backfill(settings, _utc(since), days, advance, stop)
     click.echo(f"backfill: {jobs.poll_summary(result)}")
 
 

@@ -8,6 +8,7 @@ each. The jobs below them take an open store and are what the scheduler and the 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,10 +64,11 @@ def writer(settings: Settings, purpose: str) -> Iterator[Store]:
 
 
 # -- commands -----------------------------------------------------------------------------------
-def poll_once(settings: Settings) -> ingest.PollResult:
-    """``reporter poll``: one polling cycle, then the deliveries due."""
+def poll_once(settings: Settings, stop: threading.Event | None = None) -> ingest.PollResult:
+    """``reporter poll``: one polling cycle, then the deliveries due; ``stop`` ends it early."""
     with writer(settings, "poll") as store:
-        result = poll(settings, store)
+        result = poll(settings, store, stop=stop)
+        _stopped(stop, result)
         retry_deliveries(settings, store)
     return result
 
@@ -132,12 +134,24 @@ def _nothing_found(
 
 
 def backfill(
-    settings: Settings, since: datetime | None, days: int | None, progress: ingest.Progress | None = None
+    settings: Settings,
+    since: datetime | None,
+    days: int | None,
+    progress: ingest.Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> ingest.PollResult:
     """``reporter backfill``: ingest runs created since a date, or in the last ``days`` (the window)."""
     start = since or datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
     with writer(settings, "backfill") as store:
-        return poll(settings, store, since=start, progress=progress)
+        result = poll(settings, store, since=start, progress=progress, stop=stop)
+    _stopped(stop, result)
+    return result
+
+
+def _stopped(stop: threading.Event | None, result: ingest.PollResult) -> None:
+    """A command stopped by a signal ends with ``Interrupted`` (exit 130), saying what it did."""
+    if stop is not None and stop.is_set():
+        raise Interrupted(f"stopped: {poll_summary(result)}; the next poll continues")
 
 
 def check_online(settings: Settings) -> tuple[list[str], list[str]]:
@@ -189,34 +203,37 @@ def poll(
     *,
     since: datetime | None = None,
     progress: ingest.Progress | None = None,
-    stop: ingest.Stop | None = None,
+    stop: threading.Event | ingest.Stop | None = None,
 ) -> ingest.PollResult:
     """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs.
 
     Its outcome and whether it reached the platform are recorded in the state; after a failure,
     polling that has failed for longer than the allowed age queues one notice (and a later
-    success one more).
+    success one more). A stop (an event ends every wait of the client at once) leaves what is not
+    ingested pending for the next poll, and the poll's outcome says it was stopped.
     """
     job = "poll" if since is None else "backfill"
+    event, asked = (stop, stop.is_set) if isinstance(stop, threading.Event) else (None, stop)
     owned = client is None
     try:
-        client = client or PlatformClient(settings.platform)
+        client = client or PlatformClient(settings.platform, stop=event)
         try:
-            result = ingest.poll(client, store, settings, since=since, progress=progress, stop=stop)
+            result = ingest.poll(client, store, settings, since=since, progress=progress, stop=asked)
         finally:
             if owned:
                 client.close()
     except Interrupted as exc:
         watch.record(store, job, "stopped", str(exc))
-        raise
+        raise Interrupted(f"{exc}; what was stored stays, and the next {job} goes on from there") from exc
     except Exception as exc:
         _poll_failed(settings, store, job, exc)
         raise
     summary = poll_summary(result)
     _poll_reached(settings, store, result)
-    if stop is not None and stop():
+    if asked is not None and asked():
         watch.record(store, job, "stopped", summary)
-        raise Interrupted(f"stopped: {summary}; the rest is left for the next poll")
+        logger.info("%s stopped: %s", job, summary)
+        return result
     watch.record(store, job, "failed" if result.failed else "ok", summary)
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)

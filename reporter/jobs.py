@@ -187,11 +187,15 @@ def status(settings: Settings, now: datetime | None = None) -> Status:
 
 
 def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
-    """Deliveries not done: items still pending, and recent failures for good (``digest`` exits 6)."""
-    from reporter.status import describe, outstanding
+    """Deliveries not done: items still pending, and recent failures for good (``digest`` exits 6).
 
+    Items waiting for a channel that is no longer configured are left out: nothing can send them.
+    """
+    from reporter.status import configured, describe, outstanding
+
+    channels = configured(settings)
     with open_store(settings) as store:
-        items = store.outbox.items(("pending", "failed"))
+        items = [item for item in store.outbox.items(("pending", "failed")) if item.channel in channels]
     return [describe(item) for item in outstanding(items, now or datetime.now(UTC))]
 
 

@@ -18,7 +18,7 @@ from reporter.outbox import OutboxItem
 from reporter.store import Store
 
 RECENT_FAILURE = timedelta(days=7)  # a delivery that failed for good counts as failing this long
-_DATED = re.compile(r"(?:^|-)(\d{4})-?(\d{2})-?(\d{2})")  # a digest period, or a notice's start
+_DATED = re.compile(r"^(?:(?:blind|recovered)-)?(\d{4})-?(\d{2})-?(\d{2})")  # a period, a notice's start
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Status:
     next_digest: datetime | None
     outbox: tuple[OutboxItem, ...]
     failing: tuple[OutboxItem, ...]  # the outbox items that say deliveries are failing
+    unconfigured: frozenset[str] = frozenset()  # keys of items waiting for a channel no longer configured
 
     @property
     def problems(self) -> list[str]:
@@ -76,7 +77,13 @@ class Status:
             rows.append(("next poll", f"{due} (when the daemon runs)"))
         digest = show(self.next_digest) if self.next_digest else "never"
         rows.append(("next digest", f"{digest} (when the daemon runs)"))
-        rows += [("outbox", describe(item)) for item in self.outbox] or [("outbox", "nothing waiting")]
+        waiting = [
+            (item, " (its channel is not configured)" if item.key in self.unconfigured else "")
+            for item in self.outbox
+        ]
+        rows += [("outbox", describe(item) + note) for item, note in waiting] or [
+            ("outbox", "nothing waiting")
+        ]
         rows.append(("health", "; ".join(self.problems) or "ok"))
         return [f"{label + ':' if label else '':<15}{value}" for label, value in rows]
 
@@ -129,6 +136,7 @@ def read(settings: Settings, store: Store, now: datetime) -> Status:
     zone = ZoneInfo(settings.schedule.timezone)
     trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
     outbox = tuple(store.outbox.items(("pending", "failed")))
+    channels = configured(settings)
     jobs = {job: watch.outcome(store, job) for job in watch.JOBS}
     last_poll = jobs["poll"]
     next_poll = None
@@ -145,8 +153,14 @@ def read(settings: Settings, store: Store, now: datetime) -> Status:
         next_poll=next_poll,
         next_digest=trigger.get_next_fire_time(None, now),
         outbox=outbox,
-        failing=tuple(failing(outbox, now)),
+        failing=tuple(failing([item for item in outbox if item.channel in channels], now)),
+        unconfigured=frozenset(item.key for item in outbox if item.channel not in channels),
     )
+
+
+def configured(settings: Settings) -> set[str]:
+    """The names of the channels the configuration enables (an outbox item's ``channel``)."""
+    return {name for name, channel in settings.channels if channel is not None}
 
 
 def failing(items: Sequence[OutboxItem], now: datetime) -> list[OutboxItem]:

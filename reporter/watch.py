@@ -82,7 +82,8 @@ class Contact:
 # -- job outcomes -------------------------------------------------------------------------------
 def record(store: Store, job: str, result: Result, text: str, now: datetime | None = None) -> Outcome:
     """Keep what a job did; a failure also becomes the last error. Never raises for the state's sake."""
-    outcome = Outcome(job, now or datetime.now(UTC), result, text)
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())[:2000]
+    outcome = Outcome(job, now or datetime.now(UTC), result, flat)
     try:
         store.set_meta(f"job.{job}", outcome.to_json())
         if result == "failed":
@@ -112,7 +113,12 @@ def last_error(store: Store) -> Outcome | None:
 
 # -- sight of the platform ----------------------------------------------------------------------
 def contact(store: Store) -> Contact:
-    return Contact.from_json(store.meta(PLATFORM_KEY))
+    """What the state knows of the sight of the platform (a state from before: its last poll)."""
+    raw = store.meta(PLATFORM_KEY)
+    if raw is None:
+        legacy = outcome(store, "poll")
+        return Contact(ok_at=legacy.at if legacy is not None and legacy.result == "ok" else None)
+    return Contact.from_json(raw)
 
 
 def reached(store: Store, now: datetime, newest_run_at: datetime | None) -> Contact:

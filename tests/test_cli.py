@@ -326,3 +326,17 @@ def test_flaky_on_an_empty_state_says_to_poll_first(capsys: pytest.CaptureFixtur
     assert run(capsys, "--config", str(config), "poll")[0] == 0
     code, _, err = run(capsys, "--config", str(config), "flaky", "--classification", "stable")
     assert code == 0 and "note: no stable findings: stable lists samples that failed" in err
+
+
+def test_items_of_a_channel_no_longer_configured_neither_fail_digest_nor_check(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    with Store(config.parent / "state.sqlite3") as store:
+        store.outbox.queue("alert-run-20261120", {"slack": "{}"})  # slack was configured once
+    assert run(capsys, "--config", str(config), "digest")[0] == 0
+    code, lines = status_lines(capsys, config, "--check")
+    assert code == 0 and lines["health"] == "ok"
+    assert (
+        lines["outbox"] == "slack:alert-run-20261120 pending, not tried yet (its channel is not configured)"
+    )

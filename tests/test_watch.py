@@ -170,3 +170,41 @@ def test_notices_escape_text_for_each_channel() -> None:
     assert slack["text"] == "failed: &lt;!channel&gt; &amp; &lt;b&gt;"
     email = EmailPayload.from_payload(watch.payload(notice, "email"))
     assert email.subject == "[reporter] blind" and "&lt;b&gt;" in email.html and "<b>" in email.text
+
+
+def test_a_state_from_before_outcomes_reads_its_last_poll(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/api/v1")
+    with Store(settings.state.path) as store:
+        store.set_meta("last_poll", "2026-11-20T06:55:00+00:00 3 runs ingested, 0 pending, 0 failed")
+        store.set_meta("job.digest", "not json")
+        known = watch.contact(store)
+        assert watch.outcome(store, "digest") is None
+        polled = watch.outcome(store, "poll")
+    assert known.ok_at == datetime(2026, 11, 20, 6, 55, tzinfo=UTC)
+    assert polled is not None and polled.result == "ok" and polled.text.startswith("3 runs ingested")
+
+
+def test_an_outcome_is_one_line_and_only_failures_become_the_last_error(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/api/v1")
+    with Store(settings.state.path) as store:
+        watch.record(store, "poll", "failed", "2 runs not ingested:\nrun 1: boom\nrun 2: bang\n")
+        watch.record(store, "poll", "ok", "fine")
+        error, done = watch.last_error(store), watch.outcome(store, "poll")
+    assert error is not None and error.text == "2 runs not ingested: / run 1: boom / run 2: bang"
+    assert done is not None and done.text == "fine"
+
+
+def test_deliveries_count_as_failing_while_retried_or_failed_for_good_lately() -> None:
+    from reporter.outbox import OutboxItem
+    from reporter.status import failing, outstanding
+
+    def item(subject: str, status: str, attempts: int) -> OutboxItem:
+        return OutboxItem(f"slack:{subject}", "slack", subject, "{}", status, attempts, "refused")
+
+    now = datetime(2026, 11, 20, 7, tzinfo=UTC)
+    retried, queued = item("2026-11-20", "pending", 2), item("2026-11-20", "pending", 0)
+    lately, long_ago = item("2026-11-14", "failed", 10), item("2026-11-01", "failed", 10)
+    notice, alert = item("blind-20261119T060000Z", "failed", 10), item("alert-run-20261119", "failed", 1)
+    items = [retried, queued, lately, long_ago, notice, alert]
+    assert failing(items, now) == [retried, lately, notice]
+    assert outstanding(items, now) == [retried, queued, lately, notice]

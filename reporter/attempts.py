@@ -46,7 +46,7 @@ def _save_errors(
     db.executemany(
         "INSERT INTO sample_errors VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
         "count = count + excluded.count",
-        [(*key, int(b.key), b.count, b.severity) for b in by_sample if b.key.isdigit()],
+        [(*key, b.sample_id, b.count, b.severity) for b in by_sample if b.sample_id is not None],
     )
     db.executemany(
         "INSERT INTO type_errors VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

@@ -8,13 +8,13 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
@@ -26,11 +26,13 @@ from reporter.errors import (
     PlatformError,
     PlatformUnreachable,
     RateLimited,
+    RecordInvalid,
     ResponseInvalid,
     ScopeMissing,
     ServerFailed,
 )
-from reporter.models import ApiModel, ErrorBucket, Page, Run, RunSample, RunSummary, Sample
+from reporter.models import ApiModel, ErrorBucket, Run, RunSample, RunSummary, Sample
+from reporter.paging import Listing, parse
 from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
 from reporter.transport import (
     ACCEPT_ENCODING,
@@ -43,7 +45,6 @@ from reporter.transport import (
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
-MAX_PAGES = 10_000
 REQUIRED_SCOPES = client_messages.REQUIRED_SCOPES
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no whitespace, control or non-ASCII character
 
@@ -156,9 +157,20 @@ class PlatformClient:
         path, params = f"runs/{run_id}/error-summary", {"group_by": group_by, "limit": 100}
         return list(self.pages(path, ErrorBucket, params, run_id=run_id, key=_bucket_key))
 
-    def runs(self, params: dict[str, Any], page_size: int = 25, offset: int = 0) -> Iterator[Run]:
-        """Runs in the order asked for, each once; the caller stops iterating when it has enough."""
-        return self.pages("runs", Run, {"limit": page_size, **params}, key=lambda r: r.run_id, offset=offset)
+    def runs(self, params: dict[str, Any], page_size: int = 25, offset: int = 0) -> Listing[Run]:
+        """Runs in the order asked for, each once; the caller stops iterating when it has enough.
+
+        A listed run that breaks the contract is skipped with a warning and kept in ``rejected``.
+        """
+        return Listing(
+            partial(self._get, run_id=None),
+            "runs",
+            Run,
+            {"limit": page_size, **params},
+            key=lambda r: r.run_id,
+            offset=offset,
+            id_field="run_id",
+        )
 
     def reachability(self) -> Reachability:
         """Probe the token's scopes with the cheapest requests that need each one."""
@@ -184,31 +196,13 @@ class PlatformClient:
         run_id: int | None = None,
         key: Callable[[M], object],
         offset: int = 0,
-    ) -> Iterator[M]:
-        """Follow next_offset to the end, yielding each item once (pages shift under new data)."""
-        seen: set[object] = set()
-        for _ in range(MAX_PAGES):
-            body = self._get(path, {**params, "offset": offset}, run_id=run_id)
-            page = _parse(Page[model], body, path, run_id)  # type: ignore[valid-type]
-            for item in page.data:
-                if key(item) not in seen:
-                    seen.add(key(item))
-                    yield item
-            following = page.pagination.next_offset
-            if following is None or not page.data:
-                return
-            if following <= offset:
-                raise ResponseInvalid(
-                    f"GET /{path}: pagination.next_offset {following} does not advance past "
-                    f"offset {offset}; the server repeats a page",
-                    endpoint=path,
-                    run_id=run_id,
-                )
-            offset = following
-        raise ResponseInvalid(f"GET /{path}: more than {MAX_PAGES} pages; stopping", endpoint=path)
+    ) -> Listing[M]:
+        """Every item of a listing, each once; a bad item fails the whole listing (``reporter.paging``)."""
+        get = partial(self._get, run_id=run_id)
+        return Listing(get, path, model, params, key=key, run_id=run_id, offset=offset)
 
     def _one(self, path: str, model: type[M], *, run_id: int | None = None) -> M:
-        return _parse(model, self._get(path, {}, run_id=run_id), path, run_id)
+        return parse(model, self._get(path, {}, run_id=run_id), path, run_id)
 
     # -- one request, paced and retried -------------------------------------------------
     def _get(self, path: str, params: dict[str, Any], *, run_id: int | None = None) -> Any:
@@ -348,6 +342,12 @@ class PlatformClient:
             if "html" in content_type.lower():
                 text = client_messages.no_api(self.settings.base_url, path, status, content_type)
             raise _Transient(ResponseInvalid(text, endpoint=path, run_id=run_id)) from exc
+        except (ValueError, RecursionError) as exc:  # well-formed, but not readable: the same next time
+            raise RecordInvalid(
+                f"{where}: the body nests too deep or holds a number too long to read",
+                endpoint=path,
+                run_id=run_id,
+            ) from exc
 
 
 def _regression_id(sample: RunSample) -> int:
@@ -373,7 +373,7 @@ def _seconds(value: float) -> str:
 def _json_or_none(body: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
@@ -403,15 +403,3 @@ def _log_retry(state: RetryCallState) -> None:
     pause = state.next_action.sleep if state.next_action is not None else 0.0
     level = logging.WARNING if error.timed_out else logging.INFO
     logger.log(level, "%s (attempt %d); trying again in %.1f s", error.error, state.attempt_number, pause)
-
-
-def _parse(model: type[M], body: Any, path: str, run_id: int | None) -> M:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(body)"
-        about = f" (run {run_id})" if run_id is not None else ""
-        raise ResponseInvalid(
-            f"GET /{path}{about}: field {field}: {first['msg']}", endpoint=path, run_id=run_id
-        ) from exc

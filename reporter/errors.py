@@ -10,7 +10,8 @@
     │   ├── RequestRejected                400: the server refused our query
     │   ├── RateLimited                    429 (retried; raised only when retries ran out)
     │   ├── ServerFailed                   5xx (retried; raised only when retries ran out)
-    │   ├── ResponseInvalid                body not JSON or missing a required field
+    │   ├── ResponseInvalid                body not JSON, refused, or not as the contract says
+    │   │   └── RecordInvalid              a record breaks the contract (a bad field): read after a pause
     │   ├── RunChanged                     a run changed while it was being read (read it again later)
     │   └── RunsNotIngested                some runs of a poll failed (retried next poll)
     ├── CheckFailed                exit 3  check-config --online found a problem
@@ -88,6 +89,10 @@ class ResponseInvalid(PlatformError):
     """The body was not JSON or did not match the contract."""
 
 
+class RecordInvalid(ResponseInvalid):
+    """A well-formed answer holding a record that breaks the contract; the run is read again later."""
+
+
 class RunChanged(PlatformError):
     """The platform's answers about one run disagree: it changed (restarted, re-judged) mid-read."""
 
@@ -98,7 +103,7 @@ class RunsNotIngested(PlatformError):
     def __init__(self, failures: tuple[str, ...]) -> None:
         runs = "1 run" if len(failures) == 1 else f"{len(failures)} runs"
         listed = "\n".join(failures)
-        super().__init__(f"{runs} not ingested this cycle; the next poll retries them:\n{listed}")
+        super().__init__(f"{runs} not ingested this cycle; later polls retry them:\n{listed}")
         self.failures = failures
 
 

@@ -6,14 +6,16 @@ the highest run id already known, fetches any id it skipped, lists runs whose
 progress began since the platform time it saw last (a restart clears a run's
 progress, so restarted runs of any age show up there), re-checks runs it left
 queued or running, and ingests every finished run whose status or completion
-time differs from what is stored (new, late or restarted).
+time differs from what is stored (new, late or restarted). A run whose answer
+breaks the contract is marked invalid (``reporter.invalid``) and read again
+after a pause; the other runs go on.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,18 +28,20 @@ from reporter.errors import (
     PlatformError,
     PlatformUnreachable,
     RateLimited,
+    RecordInvalid,
     RunChanged,
     ScopeMissing,
     TokenRejected,
 )
 from reporter.fetch import References, RunResults, fetch
-from reporter.models import EVIDENCE, KNOWN_STATUSES, Run
+from reporter.models import EVIDENCE, KNOWN_STATUSES, Run, RunSample
+from reporter.scan import Scan, fill_gaps, refuse_impossible, scan_head, scan_restarted
 from reporter.store import KnownRun, Store
 
 logger = logging.getLogger(__name__)
 FATAL = (TokenRejected, ScopeMissing, RateLimited, PlatformUnreachable)
-RESTART_MARGIN = timedelta(hours=1)
-DEEP_PAGE = 100  # runs per listing page past the first
+CLOCK_SKEW = timedelta(days=1)  # platform times further ahead of ours are not believed
+UNSTORABLE = (OverflowError, UnicodeError, ValueError)  # values sqlite3 refuses to bind
 Progress = Callable[[int, int, int], None]  # runs done, runs to do, requests so far
 Stop = Callable[[], bool]
 
@@ -69,20 +73,27 @@ def poll(
     now = now or datetime.now(UTC)
     high = store.high_water()
     horizon = since or now - timedelta(days=settings.analysis.window_days)
-    observed = _scan_head(client, settings, high if since is None else 0, horizon)
-    # ids below what this scan reached are older than the horizon, not gaps
-    floor = high if high else min(observed, default=1) - 1
-    observed.update(_fill_gaps(client, floor, observed))
+    waiting, due = store.invalid.waiting(now), store.invalid.due(now)
+    seen = Scan()
+    scan_head(client, settings, high if since is None else 0, horizon, seen)
     watermark = store.meta("platform_watermark")
     if watermark is not None and since is None:
-        observed.update(_scan_restarted(client, settings, datetime.fromisoformat(watermark), observed))
-    observed.update(_recheck_pending(client, store, observed))
+        scan_restarted(client, settings, datetime.fromisoformat(watermark), seen)
+    # ids below what this scan reached are older than the horizon, not gaps
+    floor = high if high else min(seen.runs, default=1) - 1
+    refuse_impossible(seen, floor, high)
+    fill_gaps(client, floor, seen, waiting)
+    seen.collect_rejected()
+    _recheck(client, store, seen, waiting, due)
+    observed = {run_id: run for run_id, run in seen.runs.items() if run_id not in waiting}
     known = store.known(observed)
     todo = _triage(store, settings, observed.values(), known, now)
+    store.invalid.clear(due & set(observed) - {run.run_id for run in todo})  # read fine this time
     if since is None:
-        todo += _sweep_changed(client, store, settings, now, {run.run_id for run in todo})
-    ingested, failed = _ingest(client, store, settings, todo, progress, stop)
-    _advance_watermark(store, observed.values(), watermark)
+        todo += _sweep_changed(client, store, settings, now, {run.run_id for run in todo} | waiting)
+    ingested, failed = _ingest(client, store, settings, todo, progress, stop, seen)
+    failed += _mark_invalid(store, seen, waiting, now)
+    _advance_watermark(store, observed.values(), watermark, now)
     store.prune(now - timedelta(days=max(settings.state.retention_days, settings.analysis.window_days)))
     return PollResult(
         ingested=len(ingested),
@@ -92,61 +103,6 @@ def poll(
         seconds=time.perf_counter() - started,
         new_run_ids=tuple(sorted(ingested)),
     )
-
-
-def _scan_head(client: PlatformClient, settings: Settings, high: int, horizon: datetime) -> dict[int, Run]:
-    """Newest runs first, down to the highest known id (or, on a first poll or a backfill, the horizon).
-
-    The rest of the first page always comes along (it costs nothing): known runs on it are
-    compared again, which catches recent restarts early.
-    """
-    seen: dict[int, Run] = {}
-    page_size = settings.ingest.page_size
-    for count, run in enumerate(_newest_first(client, page_size), start=1):
-        old = run.run_id <= high if high else _before(run, horizon)
-        if not (old and not high):  # runs older than the horizon are not wanted at all
-            seen[run.run_id] = run
-        if old and count >= page_size:
-            break
-    return seen
-
-
-def _newest_first(client: PlatformClient, head: int) -> Iterator[Run]:
-    """A first page of ``head`` runs, then pages of ``DEEP_PAGE``.
-
-    The server recomputes every listed run (~9 ms each): a poll mostly needs only the newest few,
-    so the first page is small; a deeper scan needs every run it lists, so large pages cost the
-    server the same and take fewer requests. Offsets shift as runs arrive: runs may repeat, never
-    go missing, and the caller de-duplicates them.
-    """
-    for count, run in enumerate(client.runs({"sort": "-run_id"}, head), start=1):
-        yield run
-        if count == head:
-            break
-    else:
-        return  # the list ended on the first page
-    yield from client.runs({"sort": "-run_id"}, max(head, DEEP_PAGE), offset=head)
-
-
-def _before(run: Run, horizon: datetime) -> bool:
-    moment = run.created_at or run.queued_at
-    return moment is not None and moment < horizon
-
-
-def _scan_restarted(
-    client: PlatformClient, settings: Settings, watermark: datetime, seen: dict[int, Run]
-) -> dict[int, Run]:
-    """Runs whose progress began after the platform time last seen: restarts included.
-
-    ``created_after`` filters on a run's first progress time, which a restart resets; queued runs
-    match every window. Times are sent as UTC ``Z``, the only form the live server reads right.
-    """
-    since = (watermark - RESTART_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    found: dict[int, Run] = {}
-    for run in client.runs({"sort": "-run_id", "created_after": since}, settings.ingest.page_size):
-        if run.run_id not in seen:
-            found[run.run_id] = run
-    return found
 
 
 def _sweep_changed(
@@ -170,6 +126,9 @@ def _sweep_changed(
             summary = client.summary(run.run_id)
         except NotFound:
             continue
+        except RecordInvalid as exc:
+            logger.warning("%s; the stored results of run %d are kept", exc, run.run_id)
+            continue
         fresh = (summary.pass_count, summary.fail_count, summary.missing_output_count)
         if summary.status in EVIDENCE and fresh != store.result_counts(run.run_id):
             logger.info("run %d: results changed since it was ingested; reading them again", run.run_id)
@@ -178,40 +137,49 @@ def _sweep_changed(
     return changed
 
 
-def _advance_watermark(store: Store, runs: Iterable[Run], previous: str | None) -> None:
-    """Remember the newest platform timestamp seen: the platform's clock, not ours."""
-    moments = [m for run in runs for m in (run.created_at, run.started_at, run.completed_at) if m]
+def _advance_watermark(store: Store, runs: Iterable[Run], previous: str | None, now: datetime) -> None:
+    """Remember the newest platform timestamp seen: the platform's clock, not ours (unless far ahead)."""
+    times = [m for run in runs for m in (run.created_at, run.started_at, run.completed_at) if m]
+    moments = [m for m in times if m <= now + CLOCK_SKEW]
+    if len(moments) < len(times):
+        logger.warning(
+            "%d platform times more than %s ahead of this clock were ignored",
+            len(times) - len(moments),
+            CLOCK_SKEW,
+        )
     if previous is not None:
         moments.append(datetime.fromisoformat(previous))
     if moments:
         store.set_meta("platform_watermark", max(moments).astimezone(UTC).isoformat())
 
 
-def _fill_gaps(client: PlatformClient, high: int, seen: dict[int, Run]) -> dict[int, Run]:
-    """Ids the listing skipped (pages shift while runs arrive): fetch them one by one."""
-    top = max(seen, default=high)
-    found: dict[int, Run] = {}
-    for run_id in range(high + 1, top + 1):
-        if run_id in seen:
-            continue
+def _recheck(client: PlatformClient, store: Store, seen: Scan, waiting: set[int], due: set[int]) -> None:
+    """Read again, one by one, runs left queued or running and invalid runs whose pause is over."""
+    pending = {known.run_id for known in store.pending()} - waiting
+    for run_id in sorted((pending | due) - set(seen.runs) - set(seen.invalid)):
         try:
-            found[run_id] = client.run(run_id)
+            seen.runs[run_id] = client.run(run_id)
         except NotFound:
-            logger.debug("run %d is listed nowhere and not found; skipping it", run_id)
-    return found
+            if run_id in pending:
+                logger.warning("run %d was pending but is gone from the platform; dropping it", run_id)
+                store.abandon(run_id)
+            store.invalid.clear([run_id])
+        except RecordInvalid as exc:
+            seen.invalid[run_id] = str(exc)
 
 
-def _recheck_pending(client: PlatformClient, store: Store, seen: dict[int, Run]) -> dict[int, Run]:
-    found: dict[int, Run] = {}
-    for known in store.pending():
-        if known.run_id in seen:
+def _mark_invalid(store: Store, seen: Scan, waiting: set[int], now: datetime) -> list[str]:
+    """Record this poll's invalid answers (their pause grows); one line each for the poll's failures."""
+    lines = []
+    for run_id, reason in sorted(seen.invalid.items()):
+        if run_id in waiting:  # listed again before its pause is over: not a new try
             continue
-        try:
-            found[known.run_id] = client.run(known.run_id)
-        except NotFound:
-            logger.warning("run %d was pending but is gone from the platform; dropping it", known.run_id)
-            store.abandon(known.run_id)
-    return found
+        mark = store.invalid.mark(run_id, reason, now)
+        lines.append(
+            f"run {run_id}: invalid answer, read again after {mark.retry_at:%Y-%m-%d %H:%M} UTC: {reason}"
+        )
+        logger.warning("%s", lines[-1])
+    return lines + list(dict.fromkeys(seen.untracked))  # two listings can show the same bad item
 
 
 def _triage(
@@ -262,15 +230,19 @@ def _ingest(
     todo: list[Run],
     progress: Progress | None,
     stop: Stop | None,
+    seen: Scan,
 ) -> tuple[list[int], list[str]]:
-    """Save canceled/error runs as they are, fetch and save the rest; stop early if asked."""
+    """Save canceled/error runs as they are, fetch and save the rest; stop early if asked.
+
+    A run whose answers break the contract goes to ``seen.invalid``; the others go on.
+    """
     ingested: list[int] = []
     failed: list[str] = []
     store.record_all(todo, "pending")  # a crash or a stop from here on leaves them to be re-checked
     quiet = [run for run in todo if run.status not in EVIDENCE]
-    for run in quiet:
-        store.save_run(run, [], [], [])  # canceled/error runs are kept, as noise, without results
-        ingested.append(run.run_id)
+    for run in quiet:  # canceled/error runs are kept, as noise, without results
+        if _save(store, run, [], True, seen):
+            ingested.append(run.run_id)
     loud = [run for run in todo if run.status in EVIDENCE]
     done = len(quiet)
     if progress:
@@ -285,27 +257,41 @@ def _ingest(
                 if stop is not None and stop():
                     logger.info("stopping: %d runs left pending for the next poll", len(loud) - done)
                     break
-                run = futures[future]
                 done += 1
-                try:
-                    fetched = future.result()
-                except FATAL:
-                    raise
-                except NotFound:
-                    logger.warning("run %d disappeared while being fetched; skipping it", run.run_id)
-                    continue
-                except RunChanged as exc:
-                    logger.info("%s", exc)  # left pending: the next poll sees what it became
-                    continue
-                except PlatformError as exc:
-                    logger.warning("run %d not ingested this cycle: %s", run.run_id, exc)
-                    failed.append(f"run {run.run_id}: {exc}")
-                    continue
-                store.save_run(fetched.run, list(fetched.tests), complete=fetched.complete)
-                ingested.append(run.run_id)
+                fetched = _fetched(future, futures[future], failed, seen)
+                if fetched and _save(store, fetched.run, list(fetched.tests), fetched.complete, seen):
+                    ingested.append(fetched.run.run_id)
                 if progress:
                     progress(done, len(todo), client.requests)
         finally:
             for future in futures:
                 future.cancel()
     return ingested, failed
+
+
+def _fetched(future: Future[RunResults], run: Run, failed: list[str], seen: Scan) -> RunResults | None:
+    """One run's results, or None with the reason kept where it belongs."""
+    try:
+        return future.result()
+    except FATAL:
+        raise
+    except NotFound:
+        logger.warning("run %d disappeared while being fetched; skipping it", run.run_id)
+    except RunChanged as exc:
+        logger.info("%s", exc)  # left pending: the next poll sees what it became
+    except RecordInvalid as exc:
+        seen.invalid[run.run_id] = str(exc)
+    except PlatformError as exc:
+        logger.warning("run %d not ingested this cycle: %s", run.run_id, exc)
+        failed.append(f"run {run.run_id}: {exc}")
+    return None
+
+
+def _save(store: Store, run: Run, tests: list[RunSample], complete: bool, seen: Scan) -> bool:
+    """Store one attempt; a value the state file cannot take marks the run invalid (nothing is kept)."""
+    try:
+        store.save_run(run, tests, complete=complete)
+    except UNSTORABLE as exc:
+        seen.invalid[run.run_id] = f"run {run.run_id}: its answer could not be stored: {exc}"
+        return False
+    return True

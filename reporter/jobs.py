@@ -323,8 +323,16 @@ def run_digest(
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
     made = None
+    latest = store.outbox.latest_period()
     try:
-        if store.outbox.has_digest(period):
+        if latest is not None and period < latest:  # the clock went back: that period was reported on
+            logger.warning(
+                "digest %s: a digest for the later period %s was already made; no digest is made for an "
+                "earlier period (is the system clock right?)",
+                period,
+                latest,
+            )
+        elif store.outbox.has_digest(period):
             logger.info("digest %s was already queued; delivering what is still pending", period)
         else:
             made = build_digest(settings, store, now)

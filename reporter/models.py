@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+)
 
 FINISHED = frozenset({"pass", "fail", "canceled", "error", "incomplete"})
 PENDING = frozenset({"queued", "running"})
@@ -16,8 +26,45 @@ SEVERITY = {"exit_code_mismatch": "error", "missing_output": "error", "diff_mism
 # Exit codes as workers report them: negative for a signal on Linux, NTSTATUS values up to
 # 0xFFFFFFFF on Windows (3221225477 is an access violation).
 EXIT_CODE_MIN, EXIT_CODE_MAX = -(2**31), 2**32 - 1
-ExitCode = Annotated[int, Field(ge=EXIT_CODE_MIN, le=EXIT_CODE_MAX)]
-Category = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ID_MAX = 2**63 - 1  # the largest integer SQLite stores
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _text_or_moment(value: Any) -> Any:
+    """A timestamp comes as ISO 8601 text (a number would be read as unix seconds): refuse anything else."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("should be an ISO 8601 timestamp with a time zone")
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"should be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+def _encodes(value: Any) -> Any:
+    """Text that can be stored and printed: no lone surrogate (a JSON escape such as \\ud800)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"is not valid text: character {exc.start} is a lone surrogate") from None
+    return value
+
+
+# Every value is checked where it arrives, so that no later stage meets one it cannot store or
+# compare: integers are integers (not floats, booleans or numeric strings) that SQLite can hold,
+# timestamps carry a time zone and lie in a sane range, text encodes as UTF-8 and is bounded.
+Id = Annotated[int, Strict(), Field(ge=1, le=ID_MAX)]
+Count = Annotated[int, Strict(), Field(ge=0, le=ID_MAX)]
+ExitCode = Annotated[int, Strict(), Field(ge=EXIT_CODE_MIN, le=EXIT_CODE_MAX)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_or_moment), AfterValidator(_in_range)]
+Word = Annotated[str, Strict(), StringConstraints(max_length=40), BeforeValidator(_encodes)]
+Name = Annotated[str, Strict(), StringConstraints(max_length=1000), BeforeValidator(_encodes)]
+Category = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=100), BeforeValidator(_encodes)
+]
 
 
 class ApiModel(BaseModel):
@@ -29,19 +76,19 @@ class ApiModel(BaseModel):
 class Run(ApiModel):
     """One CI run of every active regression test on one platform."""
 
-    run_id: int = Field(ge=1)
-    status: str
-    platform: str
-    repository: str
-    commit_sha: str
-    test_type: str | None = None
-    branch: str | None = None
-    pr_number: int | None = None
-    created_at: datetime | None = None
-    queued_at: datetime | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    github_link: str | None = None
+    run_id: Id
+    status: Word
+    platform: Word
+    repository: Name
+    commit_sha: Name
+    test_type: Word | None = None
+    branch: Name | None = None
+    pr_number: Id | None = None
+    created_at: Moment | None = None
+    queued_at: Moment | None = None
+    started_at: Moment | None = None
+    completed_at: Moment | None = None
+    github_link: Name | None = None
 
     @property
     def finished(self) -> bool:
@@ -61,36 +108,44 @@ class Run(ApiModel):
 
 
 class RunSummary(ApiModel):
-    run_id: int
-    status: str
-    total_samples: int
-    pass_count: int
-    fail_count: int
-    skipped_count: int
-    missing_output_count: int
-    error_count: int | None = None
-    duration_ms: int | None = None
+    run_id: Id
+    status: Word
+    total_samples: Count
+    pass_count: Count
+    fail_count: Count
+    skipped_count: Count
+    missing_output_count: Count
+    error_count: Count | None = None
+    duration_ms: Count | None = None
 
 
 class ErrorBucket(ApiModel):
     """One group of a run's error summary; ``key`` is a string even for ids."""
 
-    group_by: str
-    key: str
-    count: int = Field(ge=0)
-    severity: str
-    sample_ids: tuple[int, ...] = ()
-    first_seen_at: datetime | None = None
-    last_seen_at: datetime | None = None
+    group_by: Word
+    key: Name
+    count: Count
+    severity: Word
+    sample_ids: tuple[Id, ...] = ()
+    first_seen_at: Moment | None = None
+    last_seen_at: Moment | None = None
+
+    @property
+    def sample_id(self) -> int | None:
+        """The key as a sample id when it is one (ASCII digits that fit); ``"None"`` and others give None."""
+        key = self.key
+        if not (key.isascii() and key.isdigit()) or not 1 <= int(key) <= ID_MAX:
+            return None
+        return int(key)
 
 
 class RunSample(ApiModel):
     """The result of one regression test in one run."""
 
-    regression_test_id: int = Field(ge=1)
-    sample_id: int | None = None
-    sample_name: str | None = None
-    status: str = Field(max_length=40)
+    regression_test_id: Id
+    sample_id: Id | None = None
+    sample_name: Name | None = None
+    status: Word
     exit_code: ExitCode | None = None
     expected_rc: ExitCode | None = None
     categories: tuple[Category, ...] = Field(default=(), max_length=50)
@@ -121,22 +176,21 @@ class RunSample(ApiModel):
 
 
 class Sample(ApiModel):
-    sample_id: int
-    sha: str
-    original_name: str | None = None
-    extension: str | None = None
+    sample_id: Id
+    sha: Name
+    original_name: Name | None = None
+    extension: Name | None = None
 
 
 class Pagination(ApiModel):
-    limit: int
-    offset: int
-    total: int | None = None
-    next_offset: int | None = None
+    limit: Count
+    offset: Count
+    total: Count | None = None
+    next_offset: Count | None = None
 
 
-T = TypeVar("T", bound=ApiModel)
+class Page(ApiModel):
+    """One page of a listing; its items are checked one by one (``reporter.paging``)."""
 
-
-class Page(ApiModel, Generic[T]):
-    data: list[T]
+    data: list[Any]
     pagination: Pagination

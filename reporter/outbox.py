@@ -1,8 +1,10 @@
 """Digests made and the delivery outbox: what was reported, and what still has to be sent.
 
-Lives in the state file beside the runs (tables ``digests`` and ``outbox``). An item's key is
-``<channel>:<subject>`` (the subject is a digest period, or ``alert-run-<id>``), so queuing the same
-thing twice is a no-op and nothing is sent twice from here.
+Lives in the state file beside the runs (tables ``digests``, ``outbox`` and ``outbox_parts``). An
+item's key is ``<channel>:<subject>`` (the subject is a digest period, or ``alert-run-<id>``), so
+queuing the same thing twice is a no-op and nothing is sent twice from here. A channel that sends an
+item in parts records each part the moment it is delivered (``record_part``), so a retry after a
+failure half-way sends only what is still missing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+
+from reporter.state_errors import guarded
 
 Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
@@ -27,11 +32,12 @@ class OutboxItem:
     last_error: str | None
 
 
+@guarded  # an SQLite error in any method is a StoreError naming the file
 class Outbox:
-    """The ``digests`` and ``outbox`` tables of one open state file."""
+    """The ``digests``, ``outbox`` and ``outbox_parts`` tables of one open state file."""
 
-    def __init__(self, db: sqlite3.Connection, transaction: Transaction) -> None:
-        self._db, self.transaction = db, transaction
+    def __init__(self, db: sqlite3.Connection, transaction: Transaction, path: Path) -> None:
+        self._db, self.transaction, self.path = db, transaction, path
 
     def last_digest(self, before_period: str) -> tuple[str, str] | None:
         row = self._db.execute(
@@ -47,6 +53,11 @@ class Outbox:
             (first_period, before_period),
         )
         return [(str(period), str(state)) for period, state in rows]
+
+    def latest_period(self) -> str | None:
+        """The latest period a digest was made for, if any."""
+        row = self._db.execute("SELECT MAX(period) FROM digests").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def has_digest(self, period: str) -> bool:
         return self._db.execute("SELECT 1 FROM digests WHERE period = ?", (period,)).fetchone() is not None
@@ -77,6 +88,20 @@ class Outbox:
             (*statuses, *(() if due is None else (_iso(due),))),
         )
         return [OutboxItem(*row) for row in rows]
+
+    def parts(self, key: str) -> dict[str, str]:
+        """The parts of item ``key`` already delivered, each with what the channel kept of it."""
+        rows = self._db.execute("SELECT part, value FROM outbox_parts WHERE key = ?", (key,))
+        return {str(part): str(value) for part, value in rows}
+
+    def record_part(self, key: str, part: str, value: str) -> None:
+        """Remember, durably and at once, that ``part`` of item ``key`` was delivered."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO outbox_parts VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key, part) DO UPDATE SET value = excluded.value",
+                (key, part, value, _now()),
+            )
 
     def mark_sent(self, key: str) -> None:
         with self.transaction() as db:

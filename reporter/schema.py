@@ -163,4 +163,34 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             GROUP BY t.regression_id
     """,
     ),
+    (
+        # What a channel has already delivered of one outbox item: a Slack message's ts, each reply
+        # or webhook part, each email recipient that accepted it. A retry goes on from there.
+        "005_outbox_parts",
+        """
+        CREATE TABLE outbox_parts (
+            key TEXT NOT NULL REFERENCES outbox (key) ON DELETE CASCADE,
+            part TEXT NOT NULL,
+            value TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (key, part)
+        ) WITHOUT ROWID
+    """,
+    ),
+    (
+        # Runs whose platform answers broke the contract (a record with a bad field): why, how
+        # often, and when to read them again. Kept apart from runs: such a run may be unknown
+        # otherwise, and runs.state's CHECK cannot be widened without rebuilding the table.
+        "006_invalid_runs",
+        """
+        CREATE TABLE invalid_runs (
+            run_id INTEGER PRIMARY KEY,
+            reason TEXT NOT NULL,
+            tries INTEGER NOT NULL CHECK (tries >= 1),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            retry_at TEXT NOT NULL
+        )
+    """,
+    ),
 )

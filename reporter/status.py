@@ -37,6 +37,7 @@ class Status:
     outbox: tuple[OutboxItem, ...]
     failing: tuple[OutboxItem, ...]  # the outbox items that say deliveries are failing
     unconfigured: frozenset[str] = frozenset()  # keys of items waiting for a channel no longer configured
+    invalid: tuple[str, ...] = ()  # runs whose answers broke the contract: how many, the latest
 
     @property
     def problems(self) -> list[str]:
@@ -84,6 +85,7 @@ class Status:
         rows += [("outbox", describe(item) + note) for item, note in waiting] or [
             ("outbox", "nothing waiting")
         ]
+        rows += [("invalid", line) for line in self.invalid]
         rows.append(("health", "; ".join(self.problems) or "ok"))
         return [f"{label + ':' if label else '':<15}{value}" for label, value in rows]
 
@@ -110,6 +112,7 @@ class Status:
                 {"key": i.key, "status": i.status, "attempts": i.attempts, "last_error": i.last_error}
                 for i in self.outbox
             ],
+            "invalid": list(self.invalid),
             "healthy": not self.problems,
             "problems": self.problems,
         }
@@ -155,6 +158,7 @@ def read(settings: Settings, store: Store, now: datetime) -> Status:
         outbox=outbox,
         failing=tuple(failing([item for item in outbox if item.channel in channels], now)),
         unconfigured=frozenset(item.key for item in outbox if item.channel not in channels),
+        invalid=store.invalid.summary(),
     )
 
 

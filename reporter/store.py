@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from reporter import attempts, records
+from pydantic import ValidationError
+
+from reporter import __version__, attempts, records
 from reporter.attempts import iso, now_iso
 from reporter.errors import StoreError
 from reporter.history import History, RunRecord
+from reporter.invalid import InvalidRuns
 from reporter.models import TESTED, ErrorBucket, Run, RunSample
 from reporter.outbox import Outbox
 from reporter.schema import MIGRATIONS
+from reporter.state_errors import FAILURES, guarded, store_error
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +56,20 @@ class TestSet:
     samples: Mapping[int, int | None]  # regression id -> sample id, for every test with a result
 
 
+@guarded  # an SQLite error in any method is a StoreError naming the file
 class Store:
     """Typed access to the state file; one connection, used from one thread."""
 
     def __init__(self, path: Path, timeout: float = 10.0) -> None:
         self.path = path
         self._db = _connect(path, timeout)
-        self._migrate()
-        self.outbox = Outbox(self._db, self.transaction)
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+        self.outbox = Outbox(self._db, self.transaction, path)
+        self.invalid = InvalidRuns(self._db, self.transaction, path)
 
     def close(self) -> None:
         self._db.close()
@@ -76,14 +86,26 @@ class Store:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
-        except sqlite3.Error as exc:
-            raise _store_error(self.path, exc) from exc
+        except FAILURES as exc:
+            raise store_error(self.path, exc) from exc
 
     def _migrate(self) -> None:
-        """Apply the named migrations not yet recorded, each in its own transaction."""
+        """Apply the named migrations not yet recorded, each in its own transaction.
+
+        A file that records a migration this version does not know was written by a newer
+        version: it is refused before anything in it changes (its journal mode included).
+        """
         with self.transaction() as db:  # takes the write lock: fails, naming the file, if it is held
+            listed = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'")
+            done = (
+                {row[0] for row in db.execute("SELECT name FROM migrations")} if listed.fetchone() else set()
+            )
+            _refuse_newer(self.path, done - {name for name, _ in MIGRATIONS})
             db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-            done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except FAILURES as exc:
+            raise store_error(self.path, exc) from exc
         for name, script in MIGRATIONS:
             if name not in done and self._apply(name, script):
                 logger.info("state %s: applied migration %s", self.path, name)
@@ -98,10 +120,10 @@ class Store:
         head = f"BEGIN IMMEDIATE;\nINSERT INTO migrations VALUES ({_literal(name)}, {_literal(now_iso())});\n"
         try:
             self._db.executescript(f"{head}{script};\n;\nCOMMIT;")  # the second ; ends a last line comment
-        except sqlite3.Error as exc:
+        except FAILURES as exc:
             if self._recorded_after_rollback(name):
                 return False
-            error = _store_error(self.path, exc)
+            error = store_error(self.path, exc)
             raise StoreError(f"{error} (applying migration {name}; nothing of it was kept)") from exc
         return True
 
@@ -110,7 +132,7 @@ class Store:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             return self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone() is not None
-        except sqlite3.Error:
+        except FAILURES:
             return False
 
     def migrations(self) -> list[str]:
@@ -195,6 +217,7 @@ class Store:
                 sorted(names),
             )
             db.execute("UPDATE runs SET ingested_at = ? WHERE run_id = ?", (now_iso(), run.run_id))
+            db.execute("DELETE FROM invalid_runs WHERE run_id = ?", (run.run_id,))
         return attempt
 
     def recent_evidence(self, since: datetime) -> list[Run]:
@@ -218,7 +241,13 @@ class Store:
             "started_at",
             "completed_at",
         )
-        return [Run.model_validate(dict(zip(names, row, strict=True))) for row in rows]
+        found = []
+        for row in rows:
+            try:
+                found.append(Run.model_validate(dict(zip(names, row, strict=True))))
+            except ValidationError as exc:  # stored before the models checked as much
+                logger.warning("stored run %d is not compared again: %s", row[0], exc.errors()[0]["msg"])
+        return found
 
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
         """Errors per sample in the latest attempt of ``run_id``."""
@@ -270,6 +299,7 @@ class Store:
                 (iso(before),),
             )
             db.execute("DELETE FROM regression_tests WHERE last_seen < ?", (iso(before),))
+            db.execute("DELETE FROM invalid_runs WHERE last_seen < ?", (iso(before),))
             return cursor.rowcount
 
     # -- history for the analysis -----------------------------------------------------------
@@ -327,6 +357,15 @@ def _upsert_run(db: sqlite3.Connection, run: Run, state: str) -> None:
     )
 
 
+def _refuse_newer(path: Path, unknown: set[str]) -> None:
+    if unknown:
+        raise StoreError(
+            f"{path}: written by a newer version of reporter (it records the migration "
+            f"{', '.join(sorted(unknown))}, unknown to reporter {__version__}); it was left unchanged. "
+            "Run the newer version, or set state.path to another file"
+        )
+
+
 def _literal(text: str) -> str:
     """``text`` as an SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
@@ -338,7 +377,6 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
@@ -347,19 +385,6 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
             f"{path}: cannot create the state file ({exc.strerror}); "
             "check state.path and the directory's permissions"
         ) from exc
-    except sqlite3.Error as exc:
-        raise _store_error(path, exc) from exc
+    except FAILURES as exc:
+        raise store_error(path, exc) from exc
     return db
-
-
-def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        hint = "another reporter process holds it; wait for it or stop it"
-    elif "not a database" in text or "malformed" in text:
-        hint = "the file is corrupted or not a reporter state file; move it aside to start afresh"
-    elif "readonly" in text or "unable to open" in text:
-        hint = "check the file's and its directory's permissions"
-    else:
-        hint = "check state.path"
-    return StoreError(f"{path}: state database error: {text}; {hint}")

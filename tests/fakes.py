@@ -118,14 +118,29 @@ def digest_named(name: str, pattern: str = "..x....x.....x..x....") -> Digest:
 
 
 # -- loopback peers ----------------------------------------------------------------------------
+SCOPES = {  # the bot token scope each Web API method needs (public channels)
+    "chat.postMessage": "chat:write",
+    "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
+}
+BAD_GATEWAY = (
+    502,
+    "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+    {},
+)
+
+
 class FakeSlack:
     """A loopback Slack Web API and webhook endpoint that records requests and can answer errors."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.posted: list[dict[str, Any]] = []
-        self.script: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = {}
+        # answers to give instead of the normal one, per method, in order: (status, JSON body or raw
+        # text, headers); None answers normally
+        self.script: dict[str, list[tuple[int, dict[str, Any] | str, dict[str, str]] | None]] = {}
         self.hang_after_post = 0.0  # seconds to wait before answering a post Slack already took
+        self.scopes = set(SCOPES.values())  # the bot token's scopes: a method needing another fails
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -135,17 +150,25 @@ class FakeSlack:
             def _answer(self, method: str, body: dict[str, Any]) -> None:
                 fake.requests.append((method, body))
                 queued = fake.script.get(method)
-                if queued:
-                    status, reply, headers = queued.pop(0)
+                scripted = queued.pop(0) if queued else None
+                if scripted is not None:
+                    status, reply, headers = scripted
                 else:
                     status, reply, headers = 200, fake.default(method, body), {}
-                    if method == "chat.postMessage" and fake.hang_after_post:
+                    if method == "chat.postMessage" and fake.hang_after_post and reply.get("ok"):
                         time.sleep(fake.hang_after_post)
-                data = json.dumps(reply).encode() if method != "webhook" or status != 200 else b"ok"
+                if isinstance(reply, str):  # a proxy's page, not Slack's JSON
+                    data, kind = reply.encode(), "text/html; charset=utf-8"
+                elif method == "webhook":
+                    data, kind = (b"ok" if status == 200 else json.dumps(reply).encode()), "text/plain"
+                else:
+                    data, kind = json.dumps(reply).encode(), "application/json"
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "application/json" if method != "webhook" else "text/plain")
+                if method != "webhook":
+                    self.send_header("X-OAuth-Scopes", ",".join(sorted(fake.scopes)))
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -171,6 +194,14 @@ class FakeSlack:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def default(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        needed = SCOPES.get(method)
+        if needed is not None and needed not in self.scopes:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(self.scopes),
+            }
         if method in ("chat.postMessage", "webhook"):
             problem = self.invalid(body)
             if problem:
@@ -214,6 +245,15 @@ class FakeSlack:
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
         self.script.setdefault(method, []).extend([(200, {"ok": False, "error": error}, {})] * times)
+
+    def keys(self) -> list[str]:
+        """The outbox keys of the posted messages, in posting order."""
+        found = []
+        for message in self.posted:
+            metadata = message["metadata"]
+            metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+            found.append(metadata["event_payload"]["key"])
+        return found
 
     def close(self) -> None:
         self.server.shutdown()

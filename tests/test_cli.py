@@ -99,7 +99,7 @@ def test_a_poll_that_leaves_runs_behind_exits_3_naming_them(
     code, out, err = run(capsys, "--config", str(config), "poll")
     assert code == 3 and ", 1 pending, 1 failed, " in out  # it stays pending
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
-        "error: 1 run not ingested this cycle; the next poll retries them:",
+        "error: 1 run not ingested this cycle; later polls retry them:",
         f"error: run {victims[0]}: GET /runs/{victims[0]}/samples: HTTP 503 after 3 attempts",
     ]
     monkeypatch.setattr(PlatformClient, "run_samples", real)

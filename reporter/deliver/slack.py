@@ -1,16 +1,23 @@
 """Post a stored Slack payload with slack-sdk: a bot token and channel, or an incoming webhook.
 
 The payload (``reporter.format.slack``) is a message and the replies that continue it in its
-thread. With a bot token every post carries message metadata holding the outbox key
-(``slack:<period>``, and ``#n`` for the n-th thread reply); before posting, the channel's recent
-history and the thread are searched for those keys, so a crash between Slack accepting a post and
-the outbox recording it does not post twice. Webhooks can neither read history nor thread: their
-replies follow as separate messages, and a crash in that window can repeat a post.
+thread. Each part (``slack:<period>``, and ``#n`` for the n-th thread reply) is recorded in the
+outbox the moment Slack takes it, with its ``ts``: a retry posts only the parts still missing, in
+the thread of the message already posted. With a bot token every post also carries its part's key
+in message metadata, and before posting, the channel's recent history (and the thread) are searched
+for it, so a crash between Slack taking a post and the outbox recording it does not post twice; that
+search needs ``channels:history`` (``groups:history`` for a private channel), and without it the
+delivery still works, with that crash window open. Webhooks can neither read history nor thread:
+their parts follow as separate messages, each recorded once posted.
+
+Slack's transient failures (HTTP 5xx or 429, whatever the body, and its own ``internal_error``-like
+codes) are retried by the outbox; what a retry cannot fix fails the item for good.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -19,6 +26,7 @@ from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from reporter.config import SlackChannel as SlackSettings
+from reporter.deliver import Delivered
 from reporter.errors import DeliveryError
 from reporter.format.slack import SlackMessage
 
@@ -35,10 +43,19 @@ HINTS = {
     "token_revoked": "the Slack bot token was revoked; create a new one",
     "channel_not_found": "the Slack channel does not exist or is private; check channels.slack.channel",
     "not_in_channel": "the bot is not a member of the channel; invite it with /invite @app",
-    "missing_scope": "the bot token lacks a scope (chat:write, and channels:history to avoid duplicates)",
+    "missing_scope": "the bot token lacks the scope {needed}; add it to the Slack app and reinstall it",
     "msg_blocks_too_long": "the message is too long for Slack",
     "invalid_blocks": "Slack refused the message layout; check a customised slack.blocks.j2",
 }
+TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+POSTING_SCOPE = "chat:write"
+HISTORY_COST = (
+    "without it reporter cannot see whether Slack already took a post before the outbox recorded "
+    "it, so a crash at that moment can post it twice; everything else works (a thread's replies are "
+    "posted from the parent kept in the outbox)"
+)
 Blocks = list[dict[str, Any]]
 
 
@@ -67,52 +84,67 @@ class SlackChannel:
     def __repr__(self) -> str:
         return f"SlackChannel(channel={self.settings.channel!r})"
 
-    def send(self, payload: str, key: str) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
         message = SlackMessage.from_payload(payload)
+        delivered = delivered or Delivered()
         try:
             if self._hook is not None:
-                self._send_webhook(message)
+                self._send_webhook(message, key, delivered)
             else:
-                self._send_bot(message, key)
+                self._send_bot(message, key, delivered)
         except SlackApiError as exc:
             raise _api_error(exc) from None
         except (SlackRequestError, OSError) as exc:
             raise DeliveryError(f"slack: cannot reach Slack: {type(exc).__name__}", channel="slack") from None
 
     def check(self) -> str:
-        """For ``check-config --online``: is the token valid and the channel readable?"""
+        """For ``check-config --online``: the token, its scopes and the channel, as far as Slack says."""
         if self._web is None:
             return "slack: incoming webhook configured (a webhook cannot be checked without posting)"
+        channel = self.settings.channel or ""
         try:
             who = self._web.auth_test()
-            self._web.conversations_history(channel=self.settings.channel or "", limit=1)
+            _require_posting(who.headers)
+            history = self._history_note(channel)
         except SlackApiError as exc:
             raise _api_error(exc) from None
         except (SlackRequestError, OSError) as exc:
             raise DeliveryError(f"slack: cannot reach Slack: {type(exc).__name__}", channel="slack") from None
-        return (
-            f"slack: token valid (team {who.get('team')}, user {who.get('user')}), channel "
-            f"{self.settings.channel} readable"
-        )
+        who_is = f"team {who.get('team')}, user {who.get('user')}"
+        return f"slack: token valid ({who_is}), channel {channel} {history}"
 
-    def _send_bot(self, message: SlackMessage, key: str) -> None:
+    def _history_note(self, channel: str) -> str:
+        """``readable``, or which optional scope is missing and what that costs."""
         assert self._web is not None
+        try:
+            self._web.conversations_history(channel=channel, limit=1)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "missing_scope":
+                raise
+            needed = exc.response.get("needed") or "channels:history"
+            return f"not readable: the token lacks the optional scope {needed}; {HISTORY_COST}"
+        return "readable"
+
+    def _send_bot(self, message: SlackMessage, key: str, delivered: Delivered) -> None:
         channel = self.settings.channel or ""
-        parent = self._find(channel, key)
+        parent = delivered.get(key)
+        posted_now = False
         if parent is None:
-            parent = self._post(channel, message.text, message.blocks, key)
-        else:
-            logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
-        done = self._replies_done(channel, parent, key) if message.thread else set()
-        for number, blocks in enumerate(message.thread, start=1):
-            if f"{key}#{number}" not in done:
-                self._post(
-                    channel,
-                    f"{message.text} (part {number + 1})",
-                    blocks,
-                    f"{key}#{number}",
-                    thread_ts=parent,
-                )
+            parent = self._find(channel, key)
+            if parent is None:
+                parent, posted_now = self._post(channel, message.text, message.blocks, key), True
+            else:
+                logger.info("slack: digest %s is already in %s; not posting it again", key, channel)
+            delivered.record(key, parent)
+        parts = {f"{key}#{n}": blocks for n, blocks in enumerate(message.thread, start=1)}
+        if not posted_now and any(delivered.get(part) is None for part in parts):
+            for part, ts in self._replies(channel, parent).items():
+                if part in parts and delivered.get(part) is None:
+                    delivered.record(part, ts)
+        for number, (part, blocks) in enumerate(parts.items(), start=1):
+            if delivered.get(part) is None:
+                text = f"{message.text} (part {number + 1})"
+                delivered.record(part, self._post(channel, text, blocks, part, thread_ts=parent))
 
     def _post(self, channel: str, text: str, blocks: Blocks, key: str, thread_ts: str | None = None) -> str:
         assert self._web is not None
@@ -133,38 +165,52 @@ class SlackChannel:
         try:
             history = self._web.conversations_history(channel=channel, limit=50, include_all_metadata=True)
         except SlackApiError as exc:
-            if exc.response.get("error") != "missing_scope":
-                raise
-            logger.warning(
-                "slack: cannot read channel history (missing_scope); a crash right after "
-                "posting could post twice"
-            )
+            _unless_missing_scope(exc, "the channel's history")
             return None
         return _with_key(history.get("messages") or [], {key}).get(key)
 
-    def _replies_done(self, channel: str, parent: str, key: str) -> set[str]:
+    def _replies(self, channel: str, parent: str) -> dict[str, str]:
+        """The keys of the replies already in the thread of ``parent``, with their ts."""
         assert self._web is not None
-        replies = self._web.conversations_replies(channel=channel, ts=parent, include_all_metadata=True)
-        return set(_with_key(replies.get("messages") or [], None))
+        try:
+            replies = self._web.conversations_replies(channel=channel, ts=parent, include_all_metadata=True)
+        except SlackApiError as exc:
+            _unless_missing_scope(exc, "the thread")
+            return {}
+        return _with_key(replies.get("messages") or [], None)
 
-    def _send_webhook(self, message: SlackMessage) -> None:
+    def _send_webhook(self, message: SlackMessage, key: str, delivered: Delivered) -> None:
         assert self._hook is not None
-        for blocks in [message.blocks, *message.thread]:
+        parts = {key: message.blocks, **{f"{key}#{n}": b for n, b in enumerate(message.thread, start=1)}}
+        for part, blocks in parts.items():
+            if delivered.get(part) is not None:
+                continue
             response = self._hook.send(text=message.text, blocks=blocks or None, unfurl_links=False)
-            if response.status_code in (404, 410):
-                raise DeliveryError(
-                    f"slack webhook: HTTP {response.status_code} ({response.body}); the webhook was "
-                    "removed or its channel archived: create a new one",
-                    channel="slack",
-                    retryable=False,
-                )
-            if response.status_code >= 400:
-                retryable = response.status_code >= 500 or response.status_code == 429
-                raise DeliveryError(
-                    f"slack webhook: HTTP {response.status_code} ({response.body})",
-                    channel="slack",
-                    retryable=retryable,
-                )
+            if response.status_code >= 300:
+                raise _webhook_error(response.status_code, str(response.body))
+            delivered.record(part, "posted")
+
+
+def _unless_missing_scope(exc: SlackApiError, what: str) -> None:
+    """Re-raise ``exc`` unless it says a scope is missing; that only costs the duplicate check."""
+    if exc.response.get("error") != "missing_scope":
+        raise exc
+    needed = exc.response.get("needed") or "channels:history"
+    logger.warning("slack: cannot read %s (the token lacks %s); %s", what, needed, HISTORY_COST)
+
+
+def _require_posting(headers: Any) -> None:
+    """Fail when Slack lists the token's scopes and posting's is not among them."""
+    found = [v for k, v in dict(headers or {}).items() if str(k).lower() == "x-oauth-scopes"]
+    listed = found[0] if found else None
+    listed = listed[0] if isinstance(listed, list) and listed else listed
+    if isinstance(listed, str) and POSTING_SCOPE not in {s.strip() for s in listed.split(",")}:
+        raise DeliveryError(
+            f"slack: the bot token lacks the scope {POSTING_SCOPE}, which posting needs; add it to the "
+            "Slack app and reinstall it",
+            channel="slack",
+            retryable=False,
+        )
 
 
 def _with_key(messages: list[dict[str, Any]], keys: set[str] | None) -> dict[str, str]:
@@ -178,8 +224,47 @@ def _with_key(messages: list[dict[str, Any]], keys: set[str] | None) -> dict[str
     return found
 
 
+def _webhook_error(status: int, body: str) -> DeliveryError:
+    shown = _short(body)
+    if status in (404, 410):
+        return DeliveryError(
+            f"slack webhook: HTTP {status} ({shown}); the webhook was removed or its channel archived: "
+            "create a new one",
+            channel="slack",
+            retryable=False,
+        )
+    transient = status >= 500 or status == 429
+    advice = "Slack or a proxy before it failed; retried later" if transient else "Slack refused the message"
+    return DeliveryError(
+        f"slack webhook: HTTP {status} ({shown}); {advice}", channel="slack", retryable=transient
+    )
+
+
 def _api_error(exc: SlackApiError) -> DeliveryError:
-    code = str(exc.response.get("error", "unknown_error"))
-    hint = HINTS.get(code, "see the Slack API documentation for this error")
-    retryable = code in ("ratelimited", "internal_error", "fatal_error", "service_unavailable")
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = response.data if isinstance(response.data, dict) else {}
+    code = str(data.get("error") or "unknown_error")
+    if not re.fullmatch(r"[a-z0-9_]+", code):  # not Slack's JSON: a proxy's page, or another server
+        transient = status >= 500 or status == 429
+        advice = (
+            "Slack or a proxy before it failed; retried later"
+            if transient
+            else "check channels.slack.api_url"
+        )
+        return DeliveryError(
+            f"slack: HTTP {status} with no Slack answer in the body ({_short(code)}); {advice}",
+            channel="slack",
+            retryable=transient,
+        )
+    needed = str(data.get("needed") or "chat:write")
+    hint = HINTS.get(code, "see the Slack API documentation for this error").format(needed=needed)
+    retryable = code in TRANSIENT or status >= 500
     return DeliveryError(f"slack: {code}: {hint}", channel="slack", retryable=retryable)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A server's body for a message: markup and control characters gone, one line, bounded."""
+    plain = " ".join(re.sub(r"<[^>]*>|[\x00-\x1f\x7f]", " ", text).split())
+    plain = plain.removeprefix("Received a response in a non-JSON format:").strip()
+    return plain if len(plain) <= limit else plain[: limit - 1] + "…"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from reporter.deliver import Delivered
 
 
 class StdoutChannel:
@@ -14,7 +17,7 @@ class StdoutChannel:
         self.format = fmt
         self.stream = stream
 
-    def send(self, payload: str, key: str) -> None:
+    def send(self, payload: str, key: str, delivered: Delivered | None = None) -> None:
         stream = self.stream or sys.stdout
         stream.write(payload)
         stream.flush()

@@ -24,6 +24,7 @@ READ_SCOPES = ("runs:read", "results:read")
 SAMPLE_STATUSES = ("pass", "fail", "missing_output", "not_started")
 logger = logging.getLogger(__name__)
 Reply = tuple[int, Any]
+Tamper = Callable[[str, dict[str, str], Any], Any]  # (path, query, body) -> the body to send
 
 
 class BadQuery(Exception):
@@ -139,6 +140,7 @@ class SimulatedPlatform:
         self.rate_limit, self.rate_window, self.wall = rate_limit, rate_window, wall
         self.clock = clock or (lambda: scenario.end)
         self.faults = faults or Faults()
+        self.tamper: Tamper | None = None  # rewrites an answer's body before it is sent (hostile answers)
         self.stats = Stats()
         self.rate_workers = rate_workers
         self._worker_rng = random.Random(rate_workers)
@@ -406,6 +408,8 @@ def _handler_for(sim: SimulatedPlatform) -> type[BaseHTTPRequestHandler]:
             if self._inject_fault():
                 return
             (status, body), headers = sim.answer(url.path, query, token)
+            if sim.tamper is not None and status == 200:
+                body = sim.tamper(url.path, query, body)
             self._send(status, json.dumps(body).encode(), headers)
 
         def _inject_fault(self) -> bool:

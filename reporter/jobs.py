@@ -19,7 +19,7 @@ from reporter import alerts, analysis, digest, grid, ingest, watch
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
-from reporter.errors import Interrupted, ReporterError
+from reporter.errors import Interrupted, ReporterError, StoreError
 from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
@@ -229,6 +229,8 @@ def poll(
     except Interrupted as exc:
         watch.record(store, job, "stopped", str(exc))
         raise Interrupted(f"{exc}; what was stored stays, and the next {job} goes on from there") from exc
+    except StoreError:
+        raise  # the state itself failed: nothing can be recorded in it
     except Exception as exc:
         _poll_failed(settings, store, job, exc)
         raise
@@ -364,6 +366,8 @@ def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
 
 
 def _record_failure(store: Store, job: str, error: BaseException) -> None:
+    if isinstance(error, StoreError):
+        return  # the state itself failed: nothing can be recorded in it
     if isinstance(error, Interrupted):
         watch.record(store, job, "stopped", str(error))
     else:

@@ -101,6 +101,9 @@ def stop_on_signals(exit_code: int, grace: float = STOP_GRACE) -> Iterator[threa
     second signal ends the process at once.
     """
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

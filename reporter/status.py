@@ -67,7 +67,7 @@ class Status:
             rows.append(("", fresh.blind_reason()))
         for job in watch.JOBS:
             done = self.jobs.get(job)
-            label = "last delivery" if job == "deliver" else f"last {job}"
+            label = {"deliver": "delivery", "backfill": "backfill"}.get(job, f"last {job}")
             rows.append((label, f"{show(done.at)} {done.result}: {done.text}" if done else "never"))
         error = self.last_error
         rows.append(("last error", f"{show(error.at)} {error.job}: {error.text}" if error else "none"))
@@ -87,7 +87,7 @@ class Status:
         ]
         rows += [("invalid", line) for line in self.invalid]
         rows.append(("health", "; ".join(self.problems) or "ok"))
-        return [f"{label + ':' if label else '':<15}{value}" for label, value in rows]
+        return [f"{label + ':' if label else '':<14}{value}" for label, value in rows]
 
     def to_json(self) -> str:
         """The report for monitors and scripts (schema in docs/deploy.md)."""

@@ -216,7 +216,7 @@ def test_cron_mode_failures_are_recorded_for_status(
     assert run(capsys, "--config", str(config), "backfill", "--days", "3")[0] == 3
     _, lines = status_lines(capsys, config)
     assert "failed: GET /runs: the Sample Platform rejected the API token" in lines["last poll"]
-    assert "failed: GET /runs: the Sample Platform rejected the API token" in lines["last backfill"]
+    assert "failed: GET /runs: the Sample Platform rejected the API token" in lines["backfill"]
     assert " backfill: GET /runs: the Sample Platform rejected the API token" in lines["last error"]
     monkeypatch.setenv("SAMPLE_PLATFORM_TOKEN", TOKEN)
     (config.parent / "out").write_text("a file where the digest's folder should be")

@@ -94,7 +94,7 @@ def test_a_hung_server_is_named_with_the_total_wait_and_what_to_check(
         pytest.raises(PlatformUnreachable) as caught,
         caplog.at_level(logging.WARNING),
     ):
-        next(client.runs({}))
+        next(iter(client.runs({})))
     took = time.monotonic() - began
     message = str(caught.value)
     assert message.startswith(f"GET /runs: the Sample Platform at {base} took the connection but did not")
@@ -110,7 +110,7 @@ def test_https_to_a_plain_http_port_says_so_and_is_not_retried(tmp_path: Path, w
         client_at(tmp_path, f"https://{web.address}/api/v1") as client,
         pytest.raises(PlatformUnreachable) as caught,
     ):
-        next(client.runs({}))
+        next(iter(client.runs({})))
     message = str(caught.value)
     assert f"the server at https://{web.address}/api/v1 answers in plain HTTP, not TLS" in message
     assert f"set platform.base_url to http://{web.address}/api/v1" in message
@@ -122,7 +122,7 @@ def test_https_to_a_plain_http_port_says_so_and_is_not_retried(tmp_path: Path, w
 def test_a_plain_web_server_is_no_api_at_this_url(tmp_path: Path, web: WebServer, path: str) -> None:
     base = f"http://{web.address}{path}"
     with client_at(tmp_path, base) as client, pytest.raises(PlatformUnreachable) as caught:
-        next(client.runs({}))
+        next(iter(client.runs({})))
     message = str(caught.value)
     assert message.startswith(f"GET {base}/runs: HTTP 404 with a text/html page, not the Sample Platform API")
     assert "there is no Sample Platform API at this URL; check platform.base_url" in message
@@ -134,7 +134,7 @@ def test_an_html_page_with_200_names_the_url_after_its_retries(tmp_path: Path) -
     site = WebServer(status=200)
     try:
         with client_at(tmp_path, f"http://{site.address}") as client, pytest.raises(Exception) as caught:
-            next(client.runs({}))
+            next(iter(client.runs({})))
     finally:
         site.close()
     assert "HTTP 200 with a text/html page, not the Sample Platform API's JSON" in str(caught.value)

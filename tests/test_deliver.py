@@ -338,7 +338,7 @@ def test_killed_after_slack_took_the_post_then_restarted_posts_once(
     top = [m for m in slack.posted if not m.get("thread_ts")]
     assert len(top) == 1
     status = subprocess.run([*command, "status"], env=env, capture_output=True, text=True, timeout=60)
-    assert "\noutbox:        nothing waiting\n" in status.stdout
+    assert "outbox:       nothing waiting" in status.stdout
 
 
 def test_smtp_auth_failure_and_refused_recipients_are_explained() -> None:

@@ -42,3 +42,23 @@ def settings_for(server: SimulatedPlatform, **sections: dict[str, Any]) -> Itera
         for name, values in sections.items():
             data[name] = {**data.get(name, {}), **values}
         yield settings_from_mapping(data, Path(folder))
+
+
+def variants() -> dict[str, Profile]:
+    """Profiles moved away from the defaults, to see how the method holds on histories unlike them."""
+    from dataclasses import replace
+
+    from reporter.simulator import PROFILES
+
+    hard, realistic = PROFILES["hard"], PROFILES["realistic"]
+    return {
+        "realistic at suite size": replace(realistic, samples=180, commits_per_day=12),
+        "hard at suite size": replace(hard, samples=180, commits_per_day=10),
+        "hard, more partial failures": replace(hard, partial_infra_share=0.15, disk_full_episodes=4),
+        "hard, more outages": replace(hard, category_outage_share=0.1),
+        "hard, low-rate flakes": replace(hard, flaky_rates=(0.02, 0.04, 0.06, 0.1)),
+        "hard, more bursts": replace(hard, bursty=8, overload_episodes=10),
+        "hard, more clusters": replace(hard, clusters=5),
+        "hard, more pull-request breakage": replace(hard, pr_breakages=8, pull_requests=12),
+        "hard, more retries": replace(hard, rerun_after_red=0.4, restart_after_red=0.2),
+    }

@@ -2,8 +2,9 @@
 
 Alerts compare a poll's new runs with a ``Snapshot`` of the last full analysis (flagged samples and
 each platform's infrastructure bar), so the check costs what the new runs cost. The rules: only a
-failed master run alerts; a run past its platform's infrastructure bar blames no sample; a sample
-already flagged is explained; a sample alerted about joins the snapshot, so it alerts once; the
+failed master run alerts; a run past its platform's infrastructure bar blames no sample, nor do
+failures one shared cause explains in part of a run; a sample already flagged is explained; a
+sample alerted about joins the snapshot, so it alerts once; the
 snapshot is taken again when it is older than ``alerts.refresh_minutes``.
 """
 
@@ -14,8 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from reporter.analysis import FAILING, FLAKY, Analysis, failing_share
-from reporter.history import RunRecord
+from reporter.analysis import FAILING, FLAKY, Analysis
+from reporter.config import AnalysisSettings
+from reporter.history import History, RunRecord
+from reporter.noise import explained_alone, failing_share
 
 SNAPSHOT_KEY = "known_findings"  # where the state keeps the snapshot (a meta key; the name is stored)
 
@@ -81,28 +84,46 @@ class Snapshot:
             return None
 
 
-def unexplained(run: RunRecord, snapshot: Snapshot, names: Mapping[int, str]) -> Alert | None:
-    """None unless ``run`` is a master run that failed for reasons known flakiness does not cover."""
+def unexplained(
+    run: RunRecord,
+    snapshot: Snapshot,
+    names: Mapping[int, str],
+    suite: History | None = None,
+    settings: AnalysisSettings | None = None,
+) -> Alert | None:
+    """None unless ``run`` is a master run that failed for reasons known flakiness does not cover.
+
+    With ``suite`` (the samples' tests and categories), failures that one shared cause explains (a
+    failing tail of the run, a category outage, many samples failing the same way) blame no sample.
+    """
     if run.status != "fail" or run.pr_number is not None:
         return None
     share = failing_share(run)
     if share is not None and share >= snapshot.bars.get(run.platform, 1.0):
         return None  # the infrastructure broke: no sample is to blame
+    shared: frozenset[int] = frozenset()
+    if suite is not None:
+        flagged = frozenset(s for s, platform in snapshot.flagged if platform == run.platform)
+        shared = explained_alone(run, suite, flagged, settings or AnalysisSettings())
     failures = tuple(
         Unexplained(sample_id, names.get(sample_id, f"sample {sample_id}"), types)
         for sample_id, types in sorted(run.failures.items())
-        if (sample_id, run.platform) not in snapshot.flagged
+        if (sample_id, run.platform) not in snapshot.flagged and sample_id not in shared
     )
     return Alert(run, failures) if failures else None
 
 
 def check(
-    runs: Iterable[RunRecord], snapshot: Snapshot, names: Mapping[int, str]
+    runs: Iterable[RunRecord],
+    snapshot: Snapshot,
+    names: Mapping[int, str],
+    suite: History | None = None,
+    settings: AnalysisSettings | None = None,
 ) -> tuple[list[Alert], Snapshot]:
     """Alerts for ``runs`` in order, and the snapshot with every blamed sample flagged (alerts once)."""
     found = []
     for run in runs:
-        alert = unexplained(run, snapshot, names)
+        alert = unexplained(run, snapshot, names, suite, settings)
         if alert is not None:
             found.append(alert)
             snapshot = snapshot.with_flagged((f.sample_id, run.platform) for f in alert.failures)

@@ -5,28 +5,42 @@ The method, its formulas and defaults are explained in docs/analysis.md.
 
 from __future__ import annotations
 
+import bisect
 import math
-import statistics
-from collections import defaultdict
+import operator
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from reporter import observations
+from reporter import clusters, observations
+from reporter.clusters import Cluster
+from reporter.confidence import confidence
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
+from reporter.noise import InfraNoise, shared_causes
 from reporter.observations import Series
+from reporter.verdict import Classification, Verdict, judge
 
-
-class Classification(StrEnum):
-    """What the analysis calls a sample on a platform; the values are what JSON and templates show."""
-
-    FLAKY = "flaky"
-    FAILING = "failing"
-    FIXED = "fixed"
-    STABLE = "stable"
-
-
+__all__ = [
+    "FAILING",
+    "FIXED",
+    "FLAKY",
+    "STABLE",
+    "Analysis",
+    "Classification",
+    "Cluster",
+    "Finding",
+    "InfraNoise",
+    "PullRequestBreakage",
+    "RegressionTest",
+    "RunRef",
+    "analyse",
+    "classify",
+    "decayed_flip_rate",
+    "flip_count",
+    "flip_points",
+    "wilson_lower",
+]
 FLAKY, FAILING, FIXED, STABLE = (
     Classification.FLAKY,
     Classification.FAILING,
@@ -35,6 +49,7 @@ FLAKY, FAILING, FIXED, STABLE = (
 )
 HISTORY_LENGTH = 30
 VARIED_TYPES_BOOST = 1.25
+DETAIL_FAILURES = 200  # error types and failing tests are read off a finding's latest failures
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,10 @@ class Finding:
     history: str
     failing_runs: tuple[int, ...] = ()
     regression_tests: tuple[RegressionTest, ...] = ()
+    cluster: int | None = None  # the co-failing cluster (Analysis.clusters) this sample belongs to
+    earlier_flaky: int = 0  # failing: flaky failures seen before the regression began
+    independent_failures: int = 0  # failure events: a streak, a re-run, a pull request count once
+    noise_failures: int = 0  # failures set aside here as shared-cause noise (not counted above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,102 +121,91 @@ class Analysis:
     pr_breakages: tuple[PullRequestBreakage, ...]
     error_types: Mapping[str, int]
     infra_bars: Mapping[str, float] = field(default_factory=dict)
+    infra_runs: tuple[tuple[int, int], ...] = ()  # (run_id, attempt) of every attempt set aside whole
+    infra_noise: tuple[InfraNoise, ...] = ()  # every shared cause found, whole attempts included
+    clusters: tuple[Cluster, ...] = ()
 
     def by_class(self, classification: Classification) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.classification == classification)
 
 
 def analyse(history: History, settings: AnalysisSettings) -> Analysis:
-    """Run the whole method over ``history`` (runs oldest first)."""
+    """Run the whole method over ``history`` (run attempts oldest first)."""
     evidence = [run for run in history.runs if run.evidence]
     excluded: dict[str, int] = defaultdict(int)
     for run in history.runs:
         if not run.evidence:
             excluded[run.status] += 1
-    bars = infra_bars(evidence, settings)
-    infra = infra_runs(evidence, bars)
-    excluded["infrastructure"] = len(infra)
-    usable = [run for run in evidence if run.run_id not in infra]
-    series = observations.build(usable)
+    noise = shared_causes(evidence, history, settings)
+    excluded["infrastructure"] = len(noise.broken)
+    usable = [run for run in evidence if run.key not in noise.broken]
+    series = observations.build(usable, noise.explained)
     breakages, pr_noise = _pull_request_breakages(series, history.sample_names)
-    excluded["pull request breakage"] = len({run_id for run_id, _ in pr_noise})
-    noisy: dict[int, set[int]] = defaultdict(set)
-    for run_id, sample_id in pr_noise:
-        noisy[sample_id].add(run_id)
+    excluded["pull request breakage"] = len({key for key, _ in pr_noise})
+    noisy: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for key, sample_id in pr_noise:
+        noisy[sample_id].add(key)
     findings = []
+    candidates = []
     for (sample_id, platform), data in sorted(series.items()):
         kept = data.without(noisy[sample_id]) if sample_id in noisy else data
+        verdict = judge(kept, settings)
+        if verdict is None:
+            continue
         name = history.sample_names.get(sample_id, f"sample {sample_id}")
-        finding = classify(sample_id, name, platform, kept, settings)
-        if finding is not None:
-            findings.append(finding)
+        findings.append(
+            _with_drill_down(_finding(sample_id, name, platform, verdict, kept, settings), kept, settings)
+        )
+        if verdict.kind == FLAKY:
+            candidates.append(_candidate(sample_id, name, platform, kept, verdict))
+    found_clusters = clusters.co_failing(candidates, history.categories, settings)
+    set_aside = Counter((s, e.platform) for e in noise.events for s in e.sample_ids)
+    findings = [
+        _calibrated(replace(f, noise_failures=set_aside[(f.sample_id, f.platform)]))
+        for f in _name_clusters(findings, found_clusters)
+    ]
     findings.sort(key=lambda f: (-f.score, f.sample_id, f.platform))
+    infra = sorted(noise.broken)
     return Analysis(
         tuple(findings),
         len(usable),
         dict(excluded),
-        tuple(sorted(infra)),
+        tuple(sorted({run_id for run_id, _ in infra})),
         tuple(breakages),
         _error_types(usable),
-        bars,
+        noise.bars,
+        infra_runs=tuple(infra),
+        infra_noise=noise.events,
+        clusters=found_clusters,
     )
-
-
-def failing_share(run: RunRecord) -> float | None:
-    """The share of a run's tested samples that failed (None if it tested nothing)."""
-    tested = len(run.tested) + sum(1 for s in run.failures if s not in run.tested)
-    return len(run.failures) / tested if tested else None
-
-
-def infra_bars(runs: Sequence[RunRecord], settings: AnalysisSettings) -> dict[str, float]:
-    """Per platform, the failing share from which a run counts as infrastructure-broken."""
-    shares: dict[str, list[float]] = defaultdict(list)
-    for run in runs:
-        share = failing_share(run)
-        if share is not None:
-            shares[run.platform].append(share)
-    bars = {}
-    for platform, values in shares.items():
-        median = statistics.median(values)
-        spread = statistics.median(abs(v - median) for v in values)
-        bars[platform] = max(
-            settings.infra_min_fraction, median + settings.infra_mad_factor * max(spread, 0.01)
-        )
-    return bars
-
-
-def infra_runs(runs: Sequence[RunRecord], bars: Mapping[str, float]) -> set[int]:
-    """Runs where far more samples failed than is normal for their platform."""
-    return {
-        run.run_id
-        for run in runs
-        if (share := failing_share(run)) is not None and share >= bars.get(run.platform, 1.0)
-    }
 
 
 def _pull_request_breakages(
     series: Mapping[tuple[int, str], Series], names: Mapping[int, str]
-) -> tuple[list[PullRequestBreakage], set[tuple[int, int]]]:
+) -> tuple[list[PullRequestBreakage], set[tuple[tuple[int, int], int]]]:
     """Failures concentrated in one PR's runs while the sample passes on master around them."""
     local: dict[tuple[int, int], list[RunRecord]] = defaultdict(list)
     for (sample_id, _platform), data in series.items():
-        for k in data.failed:
+        in_pull, positions = data.platform.in_pull, data.positions
+        pulled = [k for k in data.failed if in_pull[positions[k]]]
+        mixed = data.mixed_commits() if pulled else set()
+        for k in pulled:
             run = data.run(k)
-            if run.pr_number is not None and _master_passes_around(data, k):
-                local[(run.pr_number, sample_id)].append(run)
+            if run.commit_sha not in mixed and _master_passes_around(data, k):
+                local[(run.pr_number or 0, sample_id)].append(run)
     breakages: list[PullRequestBreakage] = []
-    noise: set[tuple[int, int]] = set()
+    noise: set[tuple[tuple[int, int], int]] = set()
     for (pr_number, sample_id), runs in sorted(local.items()):
         if len(runs) < 2 or len(runs) * 2 < _observed_in_pr(series, sample_id, pr_number):
             continue
-        noise.update((run.run_id, sample_id) for run in runs)
+        noise.update((run.key, sample_id) for run in runs)
         breakages.append(
             PullRequestBreakage(
                 pr_number,
                 sample_id,
                 names.get(sample_id, f"sample {sample_id}"),
                 tuple(sorted({run.platform for run in runs})),
-                tuple(sorted(run.run_id for run in runs)),
+                tuple(sorted({run.run_id for run in runs})),
             )
         )
     return breakages, noise
@@ -220,37 +228,48 @@ def classify(
     sample_id: int, name: str, platform: str, data: Series, settings: AnalysisSettings, drill: bool = True
 ) -> Finding | None:
     """One sample on one platform, and with ``drill`` each failing regression test; None if no failure."""
-    fails = data.failed
-    if not fails:
+    verdict = judge(data, settings)
+    if verdict is None:
         return None
-    n = len(data)
-    mixed = data.mixed_commits()
-    blocks = _regression_blocks(data, settings.regression_min_streak, mixed)
-    in_blocks = {i for start, end in blocks for i in range(start, end)}
-    loose = [i for i in fails if i not in in_blocks]
-    flaky_enough = bool(mixed) or (len(loose) >= settings.flaky_min_failures and n >= settings.min_runs)
-    if blocks and flaky_enough and _chance_streak(blocks[-1], settings.regression_min_streak):
-        blocks, loose = blocks[:-1], sorted([*loose, *range(*blocks[-1])])
-        in_blocks = {i for start, end in blocks for i in range(start, end)}
-    passes_after = n - blocks[-1][1] if blocks else 0
-    if blocks and passes_after < settings.recovery_passes:
-        kind, focus = FAILING, list(range(*blocks[-1]))
-    elif flaky_enough and loose:
-        kind, focus = _flaky_or_recovered(n, loose, len(in_blocks)), loose
-    elif blocks:
-        kind, focus = FIXED, list(range(*blocks[-1]))
-    else:
-        kind, focus = STABLE, list(fails)
-    finding = _finding(sample_id, name, platform, kind, data, focus, len(mixed), settings)
-    if not drill or kind == STABLE:
+    finding = _calibrated(_finding(sample_id, name, platform, verdict, data, settings))
+    return _with_drill_down(finding, data, settings) if drill else finding
+
+
+def _with_drill_down(finding: Finding, data: Series, settings: AnalysisSettings) -> Finding:
+    if finding.classification == STABLE:
         return finding
     return replace(finding, regression_tests=_drill_down(finding, data, settings))
+
+
+def _candidate(
+    sample_id: int, name: str, platform: str, data: Series, verdict: Verdict
+) -> clusters.Candidate:
+    """A flaky sample as clustering sees it: its flaky failures, by position in the platform's attempts."""
+    failed = [data.positions[k] for k in verdict.focus]
+    return clusters.Candidate(sample_id, name, platform, data.positions, failed, data.platform.runs)
+
+
+def _calibrated(finding: Finding) -> Finding:
+    return replace(finding, confidence=round(confidence(finding), 3))
+
+
+def _name_clusters(findings: Iterable[Finding], found: Iterable[Cluster]) -> list[Finding]:
+    """The findings, each member of a cluster naming it."""
+    member_of = {(s, c.platform): c.cluster_id for c in found for s in c.sample_ids}
+    return [
+        replace(f, cluster=member_of[(f.sample_id, f.platform)])
+        if (f.sample_id, f.platform) in member_of
+        else f
+        for f in findings
+    ]
 
 
 def _drill_down(finding: Finding, data: Series, settings: AnalysisSettings) -> tuple[RegressionTest, ...]:
     """Each failing regression test of the sample, classified over the same runs (tests run together)."""
     sample_id = finding.sample_id
-    ids = sorted({r for k in data.failed for r in data.run(k).failed_regressions.get(sample_id, ())})
+    ids: Sequence[int] = finding.regression_ids
+    if len(finding.failing_runs) != finding.failures:  # the finding rests on some failures only
+        ids = sorted({r for k in data.failed for r in data.run(k).failed_regressions.get(sample_id, ())})
     if len(ids) == 1:  # one test failed, every time: it shares the sample's verdict
         return (
             RegressionTest(ids[0], finding.classification, finding.failures, finding.runs, finding.history),
@@ -260,44 +279,13 @@ def _drill_down(finding: Finding, data: Series, settings: AnalysisSettings) -> t
         failed = [
             k for k in data.failed if regression_id in data.run(k).failed_regressions.get(sample_id, ())
         ]
-        alone = Series(data.platform, sample_id, data.positions, failed, whole=False)
+        alone = Series(data.platform, sample_id, data.positions, failed, data.aside_before)
         test = classify(sample_id, finding.sample_name, finding.platform, alone, settings, drill=False)
         if test is not None:
             found.append(
                 RegressionTest(regression_id, test.classification, test.failures, test.runs, test.history)
             )
     return tuple(found)
-
-
-def _regression_blocks(data: Series, min_streak: int, mixed: set[str]) -> list[tuple[int, int]]:
-    """Maximal streaks of failures, at least ``min_streak`` long, on commits that never passed."""
-    blocks: list[tuple[int, int]] = []
-    start = end = -1
-    for k in data.failed:
-        if data.run(k).commit_sha in mixed:
-            continue  # a failure on a commit that also passed belongs to no streak, and ends one
-        if k == end:
-            end = k + 1
-            continue
-        if end - start >= min_streak:
-            blocks.append((start, end))
-        start, end = k, k + 1
-    if end - start >= min_streak:
-        blocks.append((start, end))
-    return blocks
-
-
-def _chance_streak(block: tuple[int, int], min_streak: int) -> bool:
-    """A short streak in an already flaky series is more likely chance than a regression."""
-    return block[1] - block[0] < 2 * min_streak
-
-
-def _flaky_or_recovered(n: int, loose: list[int], blocked: int) -> Classification:
-    """Still flaky unless the passes since the last failure would be unlikely at the old rate."""
-    rate = min(0.99, len(loose) / max(n - blocked, 1))
-    quiet_needed = math.ceil(math.log(0.05) / math.log(1 - rate)) if rate > 0 else 0
-    quiet = n - 1 - loose[-1] if loose else n
-    return FIXED if quiet >= max(quiet_needed, 1) else FLAKY
 
 
 def wilson_lower(successes: int, trials: int, z: float = 1.96) -> float:
@@ -330,32 +318,39 @@ def decayed_flip_rate(n: int, failed: Sequence[int], decay: float) -> float:
         return 0.0
     keep = 1 - decay
     weight = (1 - keep ** (n - 1)) / decay if decay else float(n - 1)
+    if decay:  # flips older than this weigh less than a billionth: leave them out
+        failed = failed[bisect.bisect_left(failed, n - 2 - math.log(1e-9) / math.log(keep)) :]
     return sum(keep ** (n - 2 - k) for k in flip_points(n, failed)) / weight
 
 
+def flip_count(n: int, failed: Sequence[int]) -> int:
+    """How many pass-fail transitions there are (``len(flip_points(n, failed))``, faster)."""
+    if not failed:
+        return 0
+    gaps: int = sum(map(operator.ne, failed[1:], map((1).__add__, failed)))
+    return 2 * (1 + gaps) - (failed[0] == 0) - (failed[-1] == n - 1)
+
+
 def _finding(
-    sample_id: int,
-    name: str,
-    platform: str,
-    kind: Classification,
-    data: Series,
-    focus: list[int],
-    disagreements: int,
-    settings: AnalysisSettings,
+    sample_id: int, name: str, platform: str, verdict: Verdict, data: Series, settings: AnalysisSettings
 ) -> Finding:
-    counted = focus or list(data.failed)
+    kind = verdict.kind
+    counted = list(verdict.focus) or list(data.failed)
     n = len(data)
-    runs = [data.run(k) for k in counted]
-    confidence = wilson_lower(len(counted), n)
-    types = {t for run in runs for t in run.failures.get(sample_id, ())}
-    if kind == FLAKY:
-        confidence = max(confidence, decayed_flip_rate(n, data.failed, settings.decay) / 2)
-        if len(types) > 1:  # failing in different ways on unchanged code: supporting evidence
-            confidence = min(1.0, confidence * VARIED_TYPES_BOOST)
-    if kind == FAILING:
-        confidence = 1 - 0.5 ** len(counted)
-    score = round(confidence * n if kind != FAILING else float(len(counted)), 2)
-    if kind in (FIXED, STABLE):
+    records, positions = data.platform.runs, data.positions
+    recent = [records[positions[k]] for k in counted[-DETAIL_FAILURES:]]
+    types: set[str] = set().union(*[run.failures.get(sample_id, ()) for run in recent])
+    regression_ids: set[int] = set().union(*[run.failed_regressions.get(sample_id, ()) for run in recent])
+    first, last = records[positions[counted[0]]], recent[-1]
+    run_ids = data.platform.run_ids
+    lower = wilson_lower(len(counted), n)
+    if kind == FLAKY:  # failing in different ways on unchanged code points at nondeterminism
+        boost = VARIED_TYPES_BOOST if len(types) > 1 else 1.0
+        rate = max(lower, decayed_flip_rate(n, data.failed, settings.decay) / 2)
+        score = round(min(1.0, rate * boost) * n, 2)
+    elif kind == FAILING:
+        score = float(len(counted))
+    else:
         score = 0.0
     return Finding(
         sample_id=sample_id,
@@ -363,18 +358,27 @@ def _finding(
         platform=platform,
         classification=kind,
         score=score,
-        confidence=round(confidence, 3),
+        confidence=0.0,
         runs=n,
         failures=len(data.failed),
-        flips=len(flip_points(n, data.failed)),
-        same_commit_disagreements=disagreements,
-        first_failure=_ref(runs[0]),
-        last_failure=_ref(runs[-1]),
+        flips=flip_count(n, data.failed),
+        same_commit_disagreements=verdict.disagreements,
+        first_failure=_ref(first),
+        last_failure=_ref(last),
         error_types=tuple(sorted(types)),
-        regression_ids=tuple(sorted({r for run in runs for r in run.failed_regressions.get(sample_id, ())})),
-        history="".join("x" if data.fails(k) else "." for k in range(max(0, n - HISTORY_LENGTH), n)),
-        failing_runs=tuple(run.run_id for run in runs),
+        regression_ids=tuple(sorted(regression_ids)),
+        history=_history(n, data.failed),
+        failing_runs=tuple([run_ids[positions[k]] for k in counted]),
+        earlier_flaky=verdict.earlier_flaky,
+        independent_failures=verdict.events,
     )
+
+
+def _history(n: int, failed: Sequence[int]) -> str:
+    """The last ``HISTORY_LENGTH`` observations, oldest first: x failed, . passed."""
+    start = max(0, n - HISTORY_LENGTH)
+    recent = set(failed[bisect.bisect_left(failed, start) :])
+    return "".join("x" if k in recent else "." for k in range(start, n))
 
 
 def _ref(run: RunRecord) -> RunRef:

@@ -23,6 +23,7 @@ from reporter.config import Platform, Settings, load_settings, masked_dump
 from reporter.errors import CheckFailed, DeliveryError, Interrupted, ReporterError, RunsNotIngested
 from reporter.format import FINDINGS_FORMATS
 from reporter.format.json import JsonFormat
+from reporter.format.shown import printable
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
 
@@ -230,7 +231,7 @@ def check_config(ctx: click.Context, online: bool) -> None:
     if online:
         lines, problems = jobs.check_online(settings)
         for line in lines:
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         if problems:
             raise CheckFailed("\n".join(problems))
 
@@ -363,7 +364,8 @@ def status(ctx: click.Context, fmt: str, check: bool) -> None:
       reporter status --format json --check
     """
     report = jobs.status(_settings(ctx))
-    click.echo(report.to_json() if fmt == "json" else "\n".join(report.lines()), nl=fmt != "json")
+    text = report.to_json() if fmt == "json" else "\n".join(printable(line) for line in report.lines())
+    click.echo(text, nl=fmt != "json")
     failure = report.check_error() if check else None
     if failure is not None:
         raise failure
@@ -402,6 +404,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exc.exit_code) from None
     except ReporterError as exc:
         prefix = "" if isinstance(exc, Interrupted) else "error: "
-        for line in str(exc).splitlines():
+        for line in printable(str(exc)).splitlines():
             click.echo(f"{prefix}{line}", err=True)
         raise SystemExit(exc.exit_code) from None

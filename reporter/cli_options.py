@@ -9,7 +9,7 @@ import click
 from reporter.logs import configure_logging
 
 DEFAULT_CONFIG = "reporter.yaml"
-PAGE_FORMATS = ("text", "markdown", "html")  # the digest formats that are a page to print or keep
+PAGE_FORMATS = ("text", "markdown", "mrkdwn", "html")  # the digest formats that are a page to print or keep
 PAGE_EXTENSIONS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
 PAGE_EXTENSIONS |= {".html": "html", ".htm": "html"}
 

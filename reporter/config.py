@@ -114,6 +114,11 @@ class AnalysisSettings(_Section):
     infra_min_fraction: float = Field(0.5, gt=0, le=1)
     infra_mad_factor: float = Field(6.0, gt=0)
     decay: float = Field(0.05, ge=0, lt=1)
+    noise_alpha: float = Field(1e-3, gt=0, lt=1)
+    tail_min_tests: int = Field(8, ge=2)
+    category_min_samples: int = Field(2, ge=2)
+    mass_min_samples: int = Field(10, ge=2)
+    cluster_alpha: float = Field(0.01, gt=0, lt=1)
 
 
 class ScheduleSettings(_Section):
@@ -159,12 +164,12 @@ class ScheduleSettings(_Section):
 
 
 class StdoutChannel(_Section):
-    format: Literal["text", "markdown"] = "text"
+    format: Literal["text", "markdown", "mrkdwn"] = "text"
 
 
 class FileChannel(_Section):
     path: Path
-    format: Literal["text", "markdown", "html"] = "text"
+    format: Literal["text", "markdown", "mrkdwn", "html"] = "text"
 
 
 class SlackChannel(_Section):

@@ -20,13 +20,22 @@ from reporter.analysis import (
     STABLE,
     Analysis,
     Classification,
+    Cluster,
     Finding,
+    InfraNoise,
     PullRequestBreakage,
 )
 from reporter.grid import Grid
 
 FLAGGED = (FLAKY, FAILING)
 TREND_DAYS = 30  # at most this many daily points in the report's trend
+NOISE_SHOWN = 5  # the latest shared causes a digest lists (it counts them all)
+CAUSE_NAMES = {
+    "run": "whole run",
+    "tail": "failing tail",
+    "category": "category outage",
+    "signature": "many failing alike",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ class FindingsReport:
     generated_at: datetime
     window_days: int
     web_url: str
+    clusters: Sequence[Cluster] = ()
     hint: str = ""  # what to do when there is nothing to show (no run ingested yet, say)
 
 
@@ -144,6 +154,22 @@ class Digest:
     omitted: int = 0
     freshness: Freshness | None = None
     carried: Mapping[str, str] = field(default_factory=dict)  # flagged before, unseen for lack of runs
+    timezone: str = "UTC"  # the IANA zone every time in the report is shown in (schedule.timezone)
+    clusters: tuple[Cluster, ...] = ()  # flaky samples that fail together, one cause each
+    noise: tuple[InfraNoise, ...] = ()  # shared causes set aside in part of a run, latest first
+
+    @property
+    def noise_counts(self) -> dict[str, int]:
+        """How many run attempts each kind of shared cause hit, by its name in words."""
+        counts: dict[str, int] = {}
+        for event in self.noise:
+            name = CAUSE_NAMES.get(event.cause, event.cause)
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    @property
+    def noise_shown(self) -> tuple[InfraNoise, ...]:
+        return self.noise[:NOISE_SHOWN]
 
     def shortened(self, per_section: int) -> Digest:
         """At most ``per_section`` samples in each list; how many were left out is kept."""
@@ -167,15 +193,25 @@ class Digest:
         return not (self.blind or self.new_flaky or self.still_flaky or self.failing)
 
     @property
+    def _freshness(self) -> Freshness | None:
+        """The freshness with its times in the report's time zone."""
+        fresh = self.freshness
+        return (
+            fresh
+            if fresh is None or fresh.timezone == self.timezone
+            else replace(fresh, timezone=self.timezone)
+        )
+
+    @property
     def freshness_line(self) -> str:
         """How fresh the data is, one sentence ("" when unknown)."""
-        return self.freshness.line() if self.freshness is not None else ""
+        return self._freshness.line() if self._freshness is not None else ""
 
     @property
     def blind_reason(self) -> str:
         """Why this digest is not an all clear although it may list nothing ("" when it can vouch)."""
-        if self.freshness is not None and self.freshness.blind:
-            return self.freshness.blind_reason()
+        if self._freshness is not None and self._freshness.blind:
+            return self._freshness.blind_reason()
         if self.runs_analysed == 0:
             return (
                 f"NO DATA: no finished run of the last {self.window_days} days was analysed, so this is "
@@ -209,11 +245,13 @@ def build(
     grids: tuple[Grid, ...] = (),
     past: Sequence[tuple[str, str]] = (),
     freshness: Freshness | None = None,
+    timezone: str = "UTC",
 ) -> Digest:
     """Compare ``analysis`` with the previous digest's stored state (period, JSON).
 
     ``past`` holds the stored states of earlier digests (period, JSON), oldest first; those of the
-    last ``TREND_DAYS`` days make the trend, this digest's counts its last point.
+    last ``TREND_DAYS`` days make the trend, this digest's counts its last point. The first digest
+    (no previous one) counts as recovered what the analysis found fixed within the window.
     """
     before = _state(previous[1]) if previous else {}
     was: Mapping[str, str] = before.get("findings", {})
@@ -225,7 +263,7 @@ def build(
             flaky.append(Entry(finding, was.get(key) != FLAKY))
         elif kind == FAILING:
             failing.append(Entry(finding, was.get(key) != FAILING))
-        elif was.get(key) in FLAGGED:
+        elif was.get(key) in FLAGGED or (previous is None and kind == FIXED):
             recovered.append(Entry(finding, True))
     present = {f"{f.sample_id}:{f.platform}" for f in analysis.findings}
     gone = [key for key, kind in was.items() if kind in FLAGGED and key not in present]
@@ -258,6 +296,9 @@ def build(
         trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
         carried=carried,
         freshness=freshness,
+        timezone=timezone,
+        clusters=analysis.clusters,
+        noise=tuple(sorted(analysis.infra_noise, key=lambda e: (-e.run_id, -e.attempt))),
     )
 
 

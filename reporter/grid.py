@@ -51,7 +51,8 @@ def grids(history: History, result: Analysis, columns: int = COLUMNS) -> tuple[G
     """A grid per platform that has flagged samples."""
     flagged = [f for f in result.findings if f.classification in (FLAKY, FAILING)]
     pr_noise = {(run_id, b.sample_id) for b in result.pr_breakages for run_id in b.run_ids}
-    infra = set(result.infra_run_ids)
+    infra = set(result.infra_runs)
+    shared = {(e.key, s): e.signature for e in result.infra_noise if e.cause != "run" for s in e.sample_ids}
     made = []
     for platform in sorted({f.platform for f in flagged}):
         runs = sorted(
@@ -65,7 +66,10 @@ def grids(history: History, result: Analysis, columns: int = COLUMNS) -> tuple[G
                 f.sample_id,
                 f.sample_name,
                 f.classification,
-                tuple(_cell(r, col, f.sample_id, mixed, pr_noise) for r, col in zip(runs, cols, strict=True)),
+                tuple(
+                    _cell(r, col, f.sample_id, mixed, pr_noise, shared)
+                    for r, col in zip(runs, cols, strict=True)
+                ),
             )
             for f in flagged
             if f.platform == platform
@@ -74,10 +78,10 @@ def grids(history: History, result: Analysis, columns: int = COLUMNS) -> tuple[G
     return tuple(made)
 
 
-def _run_noise(run: RunRecord, infra: set[int]) -> str | None:
+def _run_noise(run: RunRecord, infra: set[tuple[int, int]]) -> str | None:
     if not run.evidence:
         return run.status
-    return "infrastructure" if run.run_id in infra else None
+    return "infrastructure" if run.key in infra else None
 
 
 def _mixed_commits(runs: Sequence[RunRecord]) -> dict[int, set[str]]:
@@ -95,11 +99,18 @@ def _mixed_commits(runs: Sequence[RunRecord]) -> dict[int, set[str]]:
 
 
 def _cell(
-    run: RunRecord, column: Column, sample_id: int, mixed: dict[int, set[str]], pr_noise: set[tuple[int, int]]
+    run: RunRecord,
+    column: Column,
+    sample_id: int,
+    mixed: dict[int, set[str]],
+    pr_noise: set[tuple[int, int]],
+    shared: dict[tuple[tuple[int, int], int], str],
 ) -> Cell:
     head = f"run {run.run_id}, commit {run.commit_sha[:7]}"
     if column.noise:
         return Cell(NOISE, f"{head}: excluded ({column.noise})")
+    if (run.key, sample_id) in shared:
+        return Cell(NOISE, f"{head}: excluded (shared cause: {shared[(run.key, sample_id)]})")
     if (run.run_id, sample_id) in pr_noise:
         return Cell(NOISE, f"{head}: excluded (pull request #{run.pr_number} breakage)")
     if sample_id in run.failures:

@@ -104,6 +104,8 @@ def findings(
         if (platform is None or f.platform == platform)
         and (classification is None or f.classification == classification)
     ]
+    shown = {(f.sample_id, f.platform) for f in chosen}
+    clusters = [c for c in result.clusters if any((s, c.platform) in shown for s in c.sample_ids)]
     hint = (
         ""
         if chosen
@@ -111,7 +113,9 @@ def findings(
             settings, stored, result.runs_analysed, classification, bool(platform or classification)
         )
     )
-    return digest.FindingsReport(chosen, now, settings.analysis.window_days, settings.platform.web_url, hint)
+    return digest.FindingsReport(
+        chosen, now, settings.analysis.window_days, settings.platform.web_url, hint=hint, clusters=clusters
+    )
 
 
 def _nothing_found(
@@ -309,6 +313,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         grids=grid.grids(history, result),
         past=store.outbox.digests(digest.trend_start(period), period),
         freshness=watch.freshness(settings, watch.contact(store), now, newest),
+        timezone=settings.schedule.timezone,
     )
 
 
@@ -390,7 +395,10 @@ def send_alerts(
     if not chosen:
         return 0
     snapshot = _snapshot(settings, store)
-    found, snapshot = alerts.check(store.records(run_ids), snapshot, store.sample_names())
+    suite = store.suite()
+    found, snapshot = alerts.check(
+        store.records(run_ids), snapshot, suite.sample_names, suite, settings.analysis
+    )
     templates = Templates(settings.templates.directory)
     count = 0
     for alert in found:

@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from reporter.format.shown import printable
+
 QUIET = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
@@ -30,6 +32,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body)
 
 
+class TextFormatter(logging.Formatter):
+    """Text lines with no terminal escape sequence or control character from what they quote."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def configure_logging(verbosity: int = 0, fmt: str = "text") -> None:
     """Root logger to stderr; httpx request lines and slack-sdk's debug (webhook URLs) silenced."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
@@ -37,7 +46,7 @@ def configure_logging(verbosity: int = 0, fmt: str = "text") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

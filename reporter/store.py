@@ -313,6 +313,11 @@ class Store:
         categories, sample_tests = records.regression_tests(self._db)
         return History(tuple(found), self.sample_names(), categories, sample_tests)
 
+    def suite(self) -> History:
+        """A history without runs: the samples' names, their regression tests and categories."""
+        categories, sample_tests = records.regression_tests(self._db)
+        return History((), self.sample_names(), categories, sample_tests)
+
     def records(self, run_ids: Iterable[int]) -> list[RunRecord]:
         """The latest attempt of each of these runs (if stored), oldest first: a poll's new runs."""
         ids = sorted(set(run_ids))

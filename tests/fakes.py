@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -224,23 +224,58 @@ class FakeSlack:
 
     @staticmethod
     def invalid(body: dict[str, Any]) -> str | None:
-        """Slack's own limits on a message's blocks."""
+        """Slack's own limits on a message and on each of its blocks (the error Slack answers)."""
 
         blocks = body.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         if not body.get("text"):
             return "no_text"
-        if len(blocks) > 50:
+        if len(str(body["text"])) > 40_000:
+            return "msg_too_long"
+        ids = [str(b["block_id"]) for b in blocks if "block_id" in b]
+        if len(blocks) > 50 or len(ids) != len(set(ids)) or any(len(i) > 255 for i in ids):
+            return "invalid_blocks"
+        if any(FakeSlack.block_problem(b) for b in blocks):
             return "invalid_blocks"
         texts = [b["text"]["text"] for b in blocks if isinstance(b.get("text"), dict)]
         texts += [
             e["text"] for b in blocks for e in b.get("elements", []) if isinstance(e, dict) and "text" in e
         ]
-        if any(len(t) > 3000 for t in texts if isinstance(t, str)):
-            return "invalid_blocks"
+        texts += [f["text"] for b in blocks for f in b.get("fields", []) if isinstance(f, dict)]
         if sum(len(t) for t in texts if isinstance(t, str)) > 13_200:
             return "msg_blocks_too_long"
+        return None
+
+    @staticmethod
+    def block_problem(block: dict[str, Any]) -> str | None:
+        """What Slack refuses in one block: a header, section or context beyond its limits."""
+
+        def text_within(obj: Any, limit: int, kinds: tuple[str, ...] = ("plain_text", "mrkdwn")) -> bool:
+            return (
+                isinstance(obj, dict)
+                and obj.get("type") in kinds
+                and isinstance(obj.get("text"), str)
+                and 1 <= len(obj["text"]) <= limit
+            )
+
+        kind = block.get("type")
+        if kind == "header" and not text_within(block.get("text"), 150, ("plain_text",)):
+            return "a header's text is plain_text of 1 to 150 characters"
+        if kind == "section":
+            fields = block.get("fields") or []
+            if "text" not in block and not fields:
+                return "a section needs text or fields"
+            if "text" in block and not text_within(block["text"], 3000):
+                return "a section's text is 1 to 3,000 characters"
+            if len(fields) > 10 or not all(text_within(f, 2000) for f in fields):
+                return "a section has at most 10 fields of 1 to 2,000 characters"
+        if kind == "context":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= 10:
+                return "a context block has 1 to 10 elements"
+            if not all(text_within(e, 3000) for e in elements if e.get("type") != "image"):
+                return "a context element's text is 1 to 3,000 characters"
         return None
 
     def fail(self, method: str, error: str, times: int = 1) -> None:
@@ -283,3 +318,112 @@ def smtp_controller(**options: Any) -> Any:
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
     controller.inbox = inbox
     return controller
+
+
+# -- reports with every section, and hostile ones ----------------------------------------------
+HOSTILE = (
+    "<!channel> <!here> <@U0123> <https://evil.example|err> & `code` *bold* _it_ ~gone~ "
+    "\"quoted\" 'single' [link](https://evil.example) <script>alert(1)</script> | # 1."
+)
+HOSTILE_IDS = {"pr_number", "sample_id", "run_id", "regression_id", "run_ids", "regression_ids"}
+NOT_FROM_THE_PLATFORM = {"timezone", "web_url", "trend"}  # settings and our own keys
+
+
+def finding(
+    sample_id: int,
+    name: str,
+    platform: str,
+    classification: str,
+    history: str,
+    *,
+    types: tuple[str, ...] = ("exit_code_mismatch",),
+    same_commit: int = 0,
+) -> Any:
+    from reporter.analysis import Classification, Finding, RegressionTest, RunRef
+
+    kind = Classification(classification)
+    first = RunRef(30, "a1b2c3d" + "0" * 33, "2026-11-19T06:30:00+00:00")
+    last = RunRef(40, "b" * 40, "2026-11-20T05:30:00+00:00")
+    tests = (
+        RegressionTest(sample_id * 10, kind, 3, 20, history),
+        RegressionTest(sample_id * 10 + 1, kind, 1, 20, history),
+    )
+    fails = history.count("x")
+    return Finding(
+        sample_id, name, platform, kind, 12.5, 0.9, len(history), fails, 3, same_commit,
+        first, last, types, (sample_id * 10,), history, (30, 40), tests,
+    )  # fmt: skip
+
+
+def full_digest(timezone: str = "UTC") -> Digest:
+    """A digest with something in every section: failing on two platforms, new and still flaky,
+    recovered, pull-request breakages, error types, excluded runs, a grid, a trend, freshness."""
+    from reporter.analysis import PullRequestBreakage
+    from reporter.digest import Entry, Freshness, TrendPoint
+    from reporter.grid import Cell, Column, Grid, Row
+
+    failing = [finding(7, "broken.ts", p, "failing", "....xxxxxx") for p in ("linux", "windows")]
+    flaky = finding(8, "flaky.ts", "linux", "flaky", "..x..x.x..", same_commit=2)
+    still = finding(
+        9, "old-flaky.mkv", "windows", "flaky", ".x...x..x.", types=("diff_mismatch", "missing_output")
+    )
+    fixed = finding(10, "fixed.ts", "linux", "fixed", "xx........")
+    columns = tuple(
+        Column(100 + i, f"{i:07x}" + "0" * 33, datetime(2026, 11, 18 + i // 4, 6 * (i % 4), tzinfo=UTC), None)
+        for i in range(10)
+    )
+    rows = tuple(
+        Row(f.sample_id, f.sample_name, f.classification, tuple(
+            Cell("fail" if c == "x" else "pass", f"run {col.run_id}: {'failed' if c == 'x' else 'passed'}")
+            for c, col in zip(f.history, columns, strict=True)
+        ))
+        for f in (failing[0], flaky)
+    )  # fmt: skip
+    return Digest(
+        period="2026-11-20",
+        generated_at=NOW,
+        window_days=30,
+        runs_analysed=40,
+        excluded={"canceled": 2, "infrastructure": 1},
+        new_flaky=(Entry(flaky, True),),
+        still_flaky=(Entry(still, False),),
+        failing=tuple(Entry(f, True) for f in failing),
+        recovered=(Entry(fixed, True),),
+        pr_breakages=(PullRequestBreakage(2322, 11, "pr-only.ts", ("linux", "windows"), (41, 42)),),
+        error_types={"exit_code_mismatch": 12, "diff_mismatch": 3},
+        trend={"flaky": (1, 2), "failing": (2, 2), "runs": (35, 40), "excluded": (1, 3)},
+        previous_period="2026-11-19",
+        web_url="https://sp.example",
+        grids=(Grid("linux", columns, rows),),
+        trend_points=(
+            TrendPoint(date(2026, 11, 18), 1, 2),
+            TrendPoint(date(2026, 11, 19), 1, 2),
+            TrendPoint(date(2026, 11, 20), 2, 2),
+        ),
+        freshness=Freshness(END, END, timedelta(hours=1), False, None, "GET /runs: HTTP 400 bad"),
+        timezone=timezone,
+    )
+
+
+def hostile(value: Any, text: str = HOSTILE, name: str = "") -> Any:
+    """``value`` with every string from the platform, and every id a template shows, set to ``text``
+    (mapping keys to ``text`` and a number): whatever field a report gains is covered too."""
+    import dataclasses
+    from enum import Enum
+
+    if name in NOT_FROM_THE_PLATFORM:
+        return value
+    if name in HOSTILE_IDS and isinstance(value, int):
+        return text
+    if name in HOSTILE_IDS and isinstance(value, tuple):
+        return tuple(text for _ in value)
+    if isinstance(value, str) and not isinstance(value, Enum):
+        return text
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: hostile(getattr(value, f.name), text, f.name) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, tuple):
+        return tuple(hostile(v, text) for v in value)
+    if isinstance(value, dict):
+        return {f"{text} {i}": hostile(v, text) for i, v in enumerate(value.values())}
+    return value

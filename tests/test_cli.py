@@ -39,10 +39,9 @@ def config(tmp_path: Path, platform: SimulatedPlatform, monkeypatch: pytest.Monk
     return path
 
 
-def table_rows(out: str) -> list[tuple[str, str, str]]:
-    """(platform, class, score) of each row of the findings table (a folded name spans lines)."""
-    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
-    return [(c[1], c[2], c[3]) for c in cells if c[1]]
+def table_rows(out: str) -> list[tuple[str, ...]]:
+    """(platform, class, score) of each row of the findings table (not a terminal: a line a row)."""
+    return [tuple(re.split(r"\s{2,}", line)[2:5]) for line in out.splitlines()[2:] if line.strip()]
 
 
 def test_poll_then_flaky_json_then_digest(
@@ -297,7 +296,7 @@ def test_digest_format_follows_the_output_extension_and_refuses_conflicts(
     assert page.read_text().startswith("<!doctype html>")
     notes = config.parent / "report.md"
     assert run(capsys, "--config", str(config), "digest", "--output", str(notes))[0] == 0
-    assert notes.read_text().startswith("*Sample Platform flakiness digest")
+    assert notes.read_text().startswith("# Sample Platform flakiness digest")
     code, _, err = run(capsys, "--config", str(config), "digest", "--format", "html", "--output", "x.txt")
     assert code == 2 and "--format html but --output x.txt has the extension of text" in err
     code, _, err = run(capsys, "--config", str(config), "digest", "--format", "html")

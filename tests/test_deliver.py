@@ -174,7 +174,7 @@ def long_digest(samples: int = 80) -> Any:
     ]
     names = {s: f"sample-{s}-{'<b>&' * 3}.ts" for s in range(1000, 1000 + samples)}
     # every sample fails together: keep it from looking like an infrastructure breakdown
-    settings = AnalysisSettings(infra_min_fraction=1.0)
+    settings = AnalysisSettings(infra_min_fraction=1.0, tail_min_tests=10**6, mass_min_samples=10**6)
     result = analyse(History(tuple(runs), names), settings)
     return build(
         result,
@@ -266,7 +266,9 @@ def digest_with_grid(samples: int) -> Any:
         run(i + 1, f"{i:040x}", {s for s in ids if c == "x"}, tested=set(ids)) for i, c in enumerate(pattern)
     ]
     history = History(tuple(runs), {s: f"sample-{s}.ts" for s in ids})
-    result = analyse(history, AnalysisSettings(infra_min_fraction=1.0))
+    result = analyse(
+        history, AnalysisSettings(infra_min_fraction=1.0, tail_min_tests=10**6, mass_min_samples=10**6)
+    )
     return replace(long_digest(samples), grids=grid.grids(history, result))
 
 

@@ -22,8 +22,8 @@ def test_mrkdwn_escapes_only_the_three_control_characters() -> None:
     assert escape_mrkdwn("&lt;") == "&amp;lt;"
 
 
-def test_markdown_digest_never_pings_or_links_from_sample_names() -> None:
-    text = digest_format("markdown", Templates()).digest(digest_named(EVIL))
+def test_mrkdwn_digest_never_pings_or_links_from_sample_names() -> None:
+    text = digest_format("mrkdwn", Templates()).digest(digest_named(EVIL))
     assert "<!channel>" not in text and "<https://evil.example|click>" not in text
     assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in text
     assert "<https://sp.example/sample/99|" in text
@@ -38,8 +38,9 @@ def test_html_digest_autoescapes() -> None:
 
 def test_text_digest_has_sections_and_legend() -> None:
     text = digest_format("text", Templates()).digest(digest_named("sample.ts"))
-    assert "NEW FLAKY" in text and "sample.ts (#99) [linux] 4/21 runs failed" in text
-    assert "history ..x....x.....x..x...." in text
+    assert "NEW FLAKY\n  * sample.ts (#99)  https://sp.example/sample/99\n" in text
+    assert "    linux    ..x....x.....x..x....  4/21 failed, score " in text
+    assert "Legend: history oldest to newest, x = failed, . = passed" in text
 
 
 def test_all_clear_digest_is_short() -> None:
@@ -65,7 +66,7 @@ def test_broken_user_template_is_named(tmp_path: Path) -> None:
 def test_findings_json_schema() -> None:
     result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
     body = json.loads(JsonFormat().findings(FindingsReport(result.findings, NOW, 30, "https://sp.example")))
-    assert body["schema_version"] == 1
+    assert body["schema_version"] == 2 and body["clusters"] == []
     finding = body["findings"][0]
     for key in (
         "sample_id",
@@ -85,6 +86,10 @@ def test_findings_json_schema() -> None:
         "history",
         "links",
         "evidence",
+        "cluster",
+        "independent_failures",
+        "noise_failures",
+        "earlier_flaky",
     ):
         assert key in finding
     assert finding["first_failure"]["url"] == "https://sp.example/test/3"

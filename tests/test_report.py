@@ -86,10 +86,54 @@ def count_colour(png: bytes, rgb: tuple[int, int, int]) -> int:
     return sum(1 for row in rows for x in range(width) if tuple(row[x * channels : x * channels + 3]) == rgb)
 
 
+# Measures the laid-out page and writes the figures into <body data-*> for --dump-dom to show.
+PROBE = """<script>
+const px = (e) => e.getBoundingClientRect();
+const names = [...document.querySelectorAll("td.name a")].map((a) => px(a).height);
+const grid = document.querySelector(".grid table");
+const cells = grid.querySelector("tr").querySelectorAll("td").length;
+Object.assign(document.body.dataset, {
+  viewport: innerWidth,
+  page: document.documentElement.scrollWidth,
+  table: Math.round(px(document.querySelector(".rows table")).width),
+  tallestName: Math.max(...names),
+  lineHeight: parseFloat(getComputedStyle(document.querySelector("td.name")).lineHeight),
+  gridCells: cells,
+  commitLabels: grid.querySelectorAll("tr.commits td").length,
+  daySpans: [...grid.querySelectorAll("tr.days td")].reduce((n, td) => n + td.colSpan, 0),
+});
+</script>"""
+
+
+def measure(browser: str, report: Path, width: int, profile: str) -> dict[str, float]:
+    probed = report.with_name(f"probed-{width}.html")
+    probed.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},2000", "--dump-dom",
+         probed.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body, dom[:500]
+    return {k: float(v) for k, v in re.findall(r'data-([a-z-]+)="([0-9.]+)"', body.group(1))}
+
+
+def screenshot(browser: str, report: Path, width: int, profile: str) -> bytes:
+    shot = report.with_name(f"report-{width}.png")
+    subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},2400",
+         f"--screenshot={shot}", report.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    return shot.read_bytes()
+
+
 @pytest.mark.slow
 def test_report_renders_the_grid_in_chromium(tmp_path: Path, platform: SimulatedPlatform) -> None:
     browser = chromium()
-    settings = make_settings(tmp_path, platform.base_url, analysis={"window_days": 3650})
+    settings = make_settings(
+        tmp_path, platform.base_url, analysis={"window_days": 3650}, schedule={"timezone": "Asia/Kolkata"}
+    )
     now = datetime.now(UTC)
     with Store(settings.state.path) as store:
         jobs.poll(settings, store)
@@ -109,20 +153,20 @@ def test_report_renders_the_grid_in_chromium(tmp_path: Path, platform: Simulated
     assert dom.count('<td class="fail"') > 0 and dom.count('<td class="pass"') > 0
     lines = re.findall(r'<polyline [^>]*points="([^"]*)"', dom)
     assert [len(points.split()) for points in lines] == [4, 4]  # flaky and failing: a point a digest
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            browser,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            "--window-size=1000,2400",
-            f"--screenshot={shot}",
-            report.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    png = shot.read_bytes()
-    assert count_colour(png, (0xCF, 0x22, 0x2E)) > 200  # failed cells
-    assert count_colour(png, (0x2D, 0xA4, 0x4E)) > 200  # passed cells
+    ticks = re.findall(r'<text [^>]*text-anchor="end">(\d+)</text>', dom)
+    assert ticks[0] == "0" and len(ticks) >= 2 and ">samples</text>" in dom  # a labelled scale
+    assert "Same-commit evidence." in dom and "IST" in dom and " UTC" not in dom
+    if digest.failing:
+        failing = dom.split("<h2>Real failures", 1)[1].split("</table>", 1)[0]
+        assert "Failing since" in failing and "■■■■■" not in failing  # a date, not a solid red bar
+    for width in (1400, 800):
+        figures = measure(browser, report, width, profile)
+        assert figures["page"] <= figures["viewport"] == width  # nothing wider than the window
+        assert figures["table"] >= 0.9 * width - 50  # full width, not a narrow column
+        assert figures["tallest-name"] < 1.6 * figures["line-height"]  # a name on one line
+        assert (
+            figures["commit-labels"] == figures["day-spans"] == figures["grid-cells"]
+        )  # an axis under every column
+        png = screenshot(browser, report, width, profile)
+        assert count_colour(png, (0xCF, 0x22, 0x2E)) > 200  # failed cells
+        assert count_colour(png, (0x2D, 0xA4, 0x4E)) > 200  # passed cells

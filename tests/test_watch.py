@@ -26,12 +26,16 @@ ALL_CLEAR = ("All clear: no flaky", ":white_check_mark:", ": all clear")  # what
 
 
 def rendered(made: Digest) -> dict[str, str]:
-    """Each digest format's payload, the email's subject, text and HTML read out of its JSON."""
+    """Each digest format's payload (the email's subject, text and HTML apart), lines rejoined.
+
+    The text format wraps long lines, and HTML and JSON have their own breaks: whitespace is
+    folded to one space so that what a reader sees is what is compared.
+    """
     templates = Templates()
     out = {name: DIGEST_FORMATS[name](templates).digest(made) for name in FORMATS}
     email = EmailPayload.from_payload(out.pop("email"))
     out |= {"email subject": email.subject, "email text": email.text, "email html": email.html}
-    return out
+    return {name: " ".join(payload.replace("\\n", " ").split()) for name, payload in out.items()}
 
 
 def settings_with_stdout(tmp_path: Path, base_url: str, **schedule: object) -> Settings:
@@ -74,6 +78,7 @@ def test_a_fresh_digest_states_its_freshness_and_may_be_all_clear(tmp_path: Path
         web_url="https://sp.example",
         previous=None,
         freshness=sight,
+        timezone="Europe/Berlin",
     )
     assert made.all_clear and not made.blind
     line = "Data: newest run finished 2026-11-01 11:30 CET; last successful poll 2026-11-20 07:55 CET."

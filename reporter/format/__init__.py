@@ -4,8 +4,9 @@ A payload is the string the outbox stores and a channel sends as it is (a page o
 HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templates.
 
     format     turns                   into                              templates
-    text       a digest, an alert      plain text                        digest.txt.j2, alert.txt.j2
-    markdown   a digest, an alert      Slack mrkdwn                      digest.md.j2, alert.md.j2
+    text       a digest, an alert      plain text, lines <= 100 columns  digest.txt.j2, alert.txt.j2
+    markdown   a digest, an alert      Markdown (CommonMark, GitHub)     digest.md.j2, alert.md.j2
+    mrkdwn     a digest, an alert      Slack mrkdwn                      digest.mrkdwn.j2, alert.mrkdwn.j2
     html       a digest                a standalone page                 digest.html.j2
     slack      a digest, an alert      a Block Kit message and thread    slack.text.j2, slack.blocks.j2
     email      a digest, an alert      subject, text and HTML            (the text and html formats)
@@ -14,7 +15,8 @@ HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templa
 
 A new format is one module with a class implementing the protocol below for what it turns (a new
 kind of report, such as a pull request's triage, adds its protocol and registry here), usually one
-template in ``templates/``, and one line in a registry.
+template in ``templates/``, and one line in a registry. What a template shows is escaped for its
+output by its environment (``reporter.format.templates``) and bounded (``reporter.format.shown``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from reporter.format.email import EmailFormat
 from reporter.format.html import HtmlFormat
 from reporter.format.json import JsonFormat
 from reporter.format.markdown import MarkdownFormat
+from reporter.format.mrkdwn import MrkdwnFormat
 from reporter.format.slack import SlackFormat
 from reporter.format.table import TableFormat
 from reporter.format.templates import Templates
@@ -58,6 +61,7 @@ class FindingsFormat(Protocol):
 DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
     "text": TextFormat,
     "markdown": MarkdownFormat,
+    "mrkdwn": MrkdwnFormat,
     "html": HtmlFormat,
     "slack": SlackFormat,
     "email": EmailFormat,
@@ -65,6 +69,7 @@ DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
 ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
     "text": TextFormat,
     "markdown": MarkdownFormat,
+    "mrkdwn": MrkdwnFormat,
     "slack": SlackFormat,
     "email": EmailFormat,
 }

@@ -17,6 +17,7 @@ import css_inline
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.format.html import HtmlFormat
+from reporter.format.shown import shown
 from reporter.format.templates import Templates
 from reporter.format.text import TextFormat
 from reporter.grid import Grid
@@ -78,6 +79,7 @@ class EmailFormat:
         Each shape is smaller than the one before it, so after the first the search halves the
         shapes left: a long digest is rendered three or four times, not seven.
         """
+        digest = shown(digest)  # once, for the subject and every shape tried
         made: dict[int, tuple[str, str]] = {}
 
         def fits(index: int) -> bool:

@@ -1,15 +1,22 @@
-"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts."""
+"""JSON: current findings in the stable schema of docs/json-schema.md, for scripts.
+
+Strings are kept exactly as the platform gave them (scripts match on names); whatever a terminal
+could act on (C1 controls, bidirectional overrides, line separators) or cannot encode (a lone
+surrogate) is written as a ``\\uXXXX`` escape, so printing the JSON is as safe as reading it.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from reporter.analysis import Finding, RunRef
+from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class JsonFormat:
@@ -22,8 +29,10 @@ class JsonFormat:
             "generated_at": report.generated_at.isoformat(),
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
+            "clusters": [cluster_dict(c, links) for c in report.clusters],
         }
-        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
@@ -56,6 +65,26 @@ def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:
         ],
         "evidence": {"failing_runs": list(finding.failing_runs)},
         "links": {"sample": links.sample(finding.sample_id)},
+        "cluster": finding.cluster,
+        "independent_failures": finding.independent_failures,
+        "noise_failures": finding.noise_failures,
+        "earlier_flaky": finding.earlier_flaky,
+    }
+
+
+def cluster_dict(cluster: Cluster, links: Links) -> dict[str, Any]:
+    """One co-failing cluster in the stable JSON schema (docs/json-schema.md)."""
+    return {
+        "cluster_id": cluster.cluster_id,
+        "platform": cluster.platform,
+        "samples": [
+            {"sample_id": s, "sample_name": name, "url": links.sample(s)}
+            for s, name in zip(cluster.sample_ids, cluster.sample_names, strict=True)
+        ],
+        "run_ids": list(cluster.run_ids),
+        "error_types": list(cluster.error_types),
+        "categories": list(cluster.categories),
+        "p_value": cluster.p_value,
     }
 
 

@@ -1,4 +1,4 @@
-"""Slack-flavoured Markdown (mrkdwn): the digest for a chat or stdout, and alerts; platform text escaped."""
+"""Markdown (CommonMark, as GitHub renders it): the digest and alerts for a file, a wiki or a PR."""
 
 from __future__ import annotations
 

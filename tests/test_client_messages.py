@@ -7,14 +7,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from reporter.client import PlatformClient
 from reporter.errors import PlatformUnreachable
-from tests.fakes import make_settings
+from tests.fakes import QuietHTTPServer, make_settings
 
 
 class WebServer:
@@ -41,7 +41,7 @@ class WebServer:
                 owner.requests += 1  # a TLS hello read as a bad request line
                 super().send_error(code, message, explain)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
         self.address = f"127.0.0.1:{self.httpd.server_address[1]}"

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from reporter import __version__, jobs
 from reporter.analysis import Classification
+from reporter.cli_options import DEFAULT_CONFIG, PAGE_FORMATS, global_options, page_format
 from reporter.config import Platform, Settings, load_settings, masked_dump
 from reporter.errors import (
     CheckFailed,
@@ -33,9 +34,7 @@ from reporter.format.shown import printable
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
 
-DEFAULT_CONFIG = "reporter.yaml"
 DATE = click.DateTime(["%Y-%m-%d"])
-PAGE_FORMATS = ("text", "markdown", "mrkdwn", "html")  # the digest formats that are a page to print or keep
 
 seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
 
@@ -90,7 +89,11 @@ def poll(ctx: click.Context) -> None:
     Example (cron, every 10 minutes):
       */10 * * * *  reporter --config /etc/reporter.yaml poll
     """
-    result = jobs.poll_once(_settings(ctx))
+    from reporter.scheduler import stop_on_signals
+
+    settings = _settings(ctx)
+    with stop_on_signals(Interrupted.exit_code) as stop:
+        result = jobs.poll_once(settings, stop)
     click.echo(f"poll: {jobs.poll_summary(result)}")
     if result.failed:
         raise RunsNotIngested(result.failed)
@@ -102,29 +105,29 @@ def poll(ctx: click.Context) -> None:
     "--format",
     "fmt",
     type=click.Choice(PAGE_FORMATS),
-    default="text",
-    show_default=True,
-    help="Format for --dry-run or --output.",
+    help="Format for --dry-run or --output [default: from the --output extension, else text].",
 )
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
-    help="Write the digest to this file instead of sending it; record nothing.",
+    help="Write the digest to this file instead of sending it; record nothing. The extension "
+    "(.txt, .md, .html) sets the format.",
 )
 @click.pass_context
-def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> None:
+def digest(ctx: click.Context, dry_run: bool, fmt: str | None, output: Path | None) -> None:
     """Build today's digest now and deliver it to every configured channel (once per period).
 
     With --dry-run or --output nothing is sent or recorded: the digest is printed or written.
+    Exits 6 while a delivery of it (or of an earlier one) is still pending or failed.
 
     \b
     Examples:
       reporter digest --dry-run
-      reporter digest --format html --output report.html --dry-run
+      reporter digest --output report.html
     """
     settings = _settings(ctx)
     if dry_run or output:
-        rendered = jobs.preview_digest(settings, fmt)
+        rendered = jobs.preview_digest(settings, page_format(fmt, output))
         if output:
             from reporter.deliver.file import write_atomically
 
@@ -133,23 +136,36 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str, output: Path | None) -> 
         if dry_run:
             click.echo(rendered, nl=False)
         return
+    if fmt is not None:
+        raise click.UsageError(
+            f"--format {fmt} applies to --dry-run or --output; what the channels get is set by "
+            "channels.<name>.format in the configuration"
+        )
     result = jobs.digest_once(settings)
     click.echo(f"digest: {result.summary}", err=True)
-    if result.delivery.failed:
-        failed = result.delivery.failed
-        what = "1 delivery" if len(failed) == 1 else f"{len(failed)} deliveries"
-        raise DeliveryError(f"{what} failed; queued, to be retried:\n" + "\n".join(failed))
+    waiting = jobs.outstanding(settings)
+    if waiting:
+        what = "1 delivery" if len(waiting) == 1 else f"{len(waiting)} deliveries"
+        raise DeliveryError(
+            f"{what} waiting in the outbox (a failed one is retried later):\n" + "\n".join(waiting)
+        )
 
 
 @cli.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(list(FINDINGS_FORMATS)), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(list(FINDINGS_FORMATS)),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON for scripts (schema: docs/json-schema.md).",
 )
 @click.option("--platform", type=click.Choice(get_args(Platform)), help="Only this platform.")
 @click.option(
     "--classification",
     type=click.Choice([c.value for c in Classification]),
-    help="Only this classification.",
+    help="Only this classification; stable: failed in the window, too rarely to call flaky "
+    "(samples that never failed are not findings).",
 )
 @click.option("--since", type=DATE, help="Analyse from this date (default: window).")
 @click.pass_context
@@ -166,6 +182,8 @@ def flaky(
     report = jobs.findings(
         _settings(ctx), platform=platform, classification=classification, since=_utc(since)
     )
+    if report.hint:
+        click.echo(f"note: {report.hint}", err=True)
     if fmt == "json":
         click.echo(JsonFormat().findings(report), nl=False)
     else:
@@ -180,7 +198,12 @@ def flaky(
 )
 @click.option("--since", type=DATE, help="Every finished pull-request run since this date.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text, markdown (GitHub's) or json (docs/json-schema.md).",
 )
 @click.option(
     "--comment", is_flag=True, help="Also post or update the pull request's comment (channels.github)."
@@ -220,8 +243,12 @@ def triage(
 
 
 @cli.command()
-@click.option("--since", type=DATE, help="Ingest runs created since this date.")
-@click.option("--days", type=click.IntRange(min=1), help="Ingest the last N days instead.")
+@click.option("--since", type=DATE, help="Ingest runs created since this date (UTC).")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Ingest the last N days instead [default: analysis.window_days].",
+)
 @click.pass_context
 def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> None:
     """Ingest past runs with a progress bar; safe to interrupt and run again.
@@ -231,10 +258,13 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
       reporter backfill --since 2026-10-01
     """
     from reporter.progress import progress_bar
+    from reporter.scheduler import stop_on_signals
 
+    if since is not None and days is not None:
+        raise click.UsageError("--since and --days both say where to start; give one of them")
     settings = _settings(ctx)
-    with progress_bar("backfill") as advance:
-        result = jobs.backfill(settings, _utc(since), days, advance)
+    with stop_on_signals(Interrupted.exit_code) as stop, progress_bar("backfill") as advance:
+        result = jobs.backfill(settings, _utc(since), days, advance, stop)
     click.echo(f"backfill: {jobs.poll_summary(result)}")
 
 
@@ -374,30 +404,37 @@ def simulate(
 
 
 @cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Lines for people, or JSON for monitors and scripts (fields: docs/deploy.md).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 3 when the data is stale (no successful poll within schedule.max_data_age_minutes), "
+    "6 when deliveries are failing, 0 otherwise: a probe for monitoring.",
+)
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """Show the last poll and digest, stored runs and pending deliveries.
+def status(ctx: click.Context, fmt: str, check: bool) -> None:
+    """Show the last poll, backfill, digest and delivery, the data's freshness, what waits to be sent.
+
+    Times are in schedule.timezone.
 
     \b
-    Example:
+    Examples:
       reporter status
+      reporter status --format json --check
     """
     report = jobs.status(_settings(ctx))
-    click.echo(f"state:        {report.state}")
-    click.echo(f"runs:         {', '.join(f'{k} {v}' for k, v in sorted(report.runs.items())) or 'none'}")
-    click.echo(f"last poll:    {printable(report.last_poll)}")
-    click.echo(f"last digest:  {printable(report.last_digest)}")
-    next_poll = report.next_poll.isoformat(timespec="seconds") if report.next_poll else "at the next start"
-    click.echo(f"next poll:    {next_poll} (when the daemon runs)")
-    click.echo(
-        f"next digest:  {report.next_digest.isoformat() if report.next_digest else 'never'} "
-        "(when the daemon runs)"
-    )
-    click.echo(f"last error:   {printable(report.last_error)}")
-    for line in report.outbox or ("nothing waiting",):
-        click.echo(f"outbox:       {printable(line)}")
-    for line in report.invalid:
-        click.echo(f"invalid:      {printable(line)}")
+    text = report.to_json() if fmt == "json" else "\n".join(printable(line) for line in report.lines())
+    click.echo(text, nl=fmt != "json")
+    failure = report.check_error() if check else None
+    if failure is not None:
+        raise failure
 
 
 @cli.command()
@@ -413,6 +450,10 @@ def run(ctx: click.Context) -> None:
 
     configure_logging(max(ctx.obj["verbose"], 1), ctx.obj["log_format"])  # a daemon logs each job
     serve(_settings(ctx))
+
+
+for _command in cli.commands.values():
+    global_options(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -17,38 +18,46 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
-from reporter import __version__
+from reporter import __version__, client_messages
 from reporter.config import TOKEN_VARIABLE, PlatformSettings
 from reporter.errors import (
     ConfigError,
-    NotFound,
+    Interrupted,
     PlatformError,
     PlatformUnreachable,
     RateLimited,
     RecordInvalid,
-    RequestRejected,
     ResponseInvalid,
     ScopeMissing,
     ServerFailed,
-    TokenRejected,
 )
 from reporter.models import ApiModel, ErrorBucket, Run, RunSample, RunSummary, Sample
 from reporter.paging import Listing, parse
 from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
-from reporter.transport import ACCEPT_ENCODING, BodyRefused, DeadlineBackend, deadline_transport, read_body
+from reporter.transport import (
+    ACCEPT_ENCODING,
+    BodyRefused,
+    DeadlineBackend,
+    Stopped,
+    deadline_transport,
+    read_body,
+)
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
-REQUIRED_SCOPES = ("runs:read", "results:read")
+REQUIRED_SCOPES = client_messages.REQUIRED_SCOPES
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no whitespace, control or non-ASCII character
 
 
 class _Transient(Exception):
     """A failure worth another attempt; carries the error to raise if none is left."""
 
-    def __init__(self, error: PlatformError, retry_after: float | None = None) -> None:
+    def __init__(
+        self, error: PlatformError, retry_after: float | None = None, timed_out: str | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error, self.retry_after = error, retry_after
+        self.timed_out = timed_out  # the kind of timeout (ConnectTimeout, ReadTimeout...), if one
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,9 @@ class PlatformClient:
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``, once set, ends every wait (pacing, retry pauses, answers) with ``Interrupted``."""
         self.settings = settings
         token = settings.token.get_secret_value()
         if not _TOKEN.fullmatch(token):
@@ -89,13 +100,13 @@ class PlatformClient:
                 f"platform.token (${TOKEN_VARIABLE}) is empty or holds whitespace, a control or a "
                 "non-ASCII character (often a trailing newline); set it to the token alone"
             )
-        self.limiter = limiter or RateLimiter(sleep=sleep, max_wait=settings.max_retry_after)
-        self._sleep = sleep
+        self._sleep, self._stop = sleep, stop
+        self.limiter = limiter or RateLimiter(sleep=self._pause, max_wait=settings.max_retry_after)
         self.requests = 0
         self.rate_limited = 0
         self._deadline: DeadlineBackend | None = None
         if transport is None:
-            self._deadline = DeadlineBackend()
+            self._deadline = DeadlineBackend(stop.is_set if stop is not None else None)
             transport = deadline_transport(
                 settings.base_url,
                 self._deadline,
@@ -200,15 +211,22 @@ class PlatformClient:
             stop=stop_after_attempt(self.settings.max_attempts)
             | stop_after_delay(self.settings.max_retry_seconds),
             wait=self._wait,
-            sleep=self._sleep,
+            sleep=self._pause,
+            before_sleep=_log_retry,
             reraise=True,
         )
+        started = time.monotonic()
         try:
             for attempt in retrying:
                 with attempt:
                     return self._attempt(path, params, run_id)
         except _Transient as exc:
-            raise exc.error from exc
+            if exc.timed_out is None:
+                raise exc.error from exc
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            took = time.monotonic() - started
+            text = client_messages.no_answer(self.settings, path, exc.timed_out, attempts, took)
+            raise PlatformUnreachable(text, endpoint=path, run_id=run_id) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
@@ -218,7 +236,22 @@ class PlatformClient:
             return 0.0  # the limiter already holds every caller back for Retry-After
         return float(wait_random_exponential(multiplier=0.5, max=30)(state))
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep, or with a stop event wait on it: a stop ends the pause at once."""
+        if self._stop is not None and self._sleep is time.sleep:
+            self._stop.wait(seconds)
+        else:
+            self._sleep(seconds)
+        self._check_stop()
+
+    def _check_stop(self, path: str = "") -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Interrupted(
+                f"stopped while waiting for the Sample Platform{f' (GET /{path})' if path else ''}"
+            )
+
     def _attempt(self, path: str, params: dict[str, Any], run_id: int | None) -> Any:
+        self._check_stop(path)
         ticket = self.limiter.acquire()
         try:
             response, body = self._send(ticket, path, params)
@@ -231,10 +264,13 @@ class PlatformClient:
                     "raise them or retry later",
                     endpoint=path,
                     run_id=run_id,
-                )
+                ),
+                timed_out=type(exc).__name__,
             ) from exc
         except httpx.TransportError as exc:
             raise _unreachable(self.settings.base_url, path, exc, run_id) from exc
+        except Stopped as exc:
+            raise Interrupted(f"stopped while waiting for the Sample Platform (GET /{path})") from exc
         except BodyRefused as exc:
             raise ResponseInvalid(
                 f"GET /{path}: the answer's body was refused: {exc}", endpoint=path, run_id=run_id
@@ -263,7 +299,9 @@ class PlatformClient:
         status = response.status_code
         where = f"GET /{path}"
         if 300 <= status < 400:
-            raise _redirected(self.settings.base_url, path, status, response.headers.get("location"), run_id)
+            raise client_messages.redirected(
+                self.settings.base_url, path, status, response.headers.get("location"), run_id
+            )
         if status == 429:
             self.rate_limited += 1
             asked = retry_after_seconds(response.headers.get("retry-after"), time.time())
@@ -291,14 +329,19 @@ class PlatformClient:
                     run_id=run_id,
                 )
             )
+        content_type = response.headers.get("content-type", "")
+        if status >= 400 and status not in (401, 403) and not _json_or_none(body):
+            text = client_messages.no_api(self.settings.base_url, path, status, content_type)
+            raise PlatformUnreachable(text, endpoint=path, run_id=run_id)
         if status >= 400:
-            raise _client_error(status, _json_or_none(body), path, run_id)
+            raise client_messages.client_error(status, _json_or_none(body), path, run_id)
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _Transient(
-                ResponseInvalid(f"{where}: the body is not valid JSON ({exc})", endpoint=path, run_id=run_id)
-            ) from exc
+            text = f"{where}: the body is not valid JSON ({exc})"
+            if "html" in content_type.lower():
+                text = client_messages.no_api(self.settings.base_url, path, status, content_type)
+            raise _Transient(ResponseInvalid(text, endpoint=path, run_id=run_id)) from exc
         except (ValueError, RecursionError) as exc:  # well-formed, but not readable: the same next time
             raise RecordInvalid(
                 f"{where}: the body nests too deep or holds a number too long to read",
@@ -335,63 +378,28 @@ def _json_or_none(body: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _redirected(
-    base_url: str, path: str, status: int, location: str | None, run_id: int | None
-) -> PlatformError:
-    shown = "".join(c for c in (location or "(no Location)")[:200] if c.isprintable())
-    return PlatformUnreachable(
-        f"GET /{path}: the Sample Platform at {base_url} answered HTTP {status} redirecting to {shown}; "
-        "redirects are not followed (the token must not travel elsewhere): set platform.base_url to "
-        "the address the API answers at",
+def _unreachable(
+    base_url: str, path: str, exc: httpx.TransportError, run_id: int | None
+) -> _Transient | PlatformUnreachable:
+    """The request could not be made; a TLS mismatch is a setting to fix, not worth another try."""
+    reason = str(exc) or type(exc).__name__
+    hint, retry = "check platform.base_url and the network", True
+    if any(word in reason.upper() for word in ("CERTIFICATE", "SSL", "TLS")):
+        hint, retry = client_messages.tls_hint(base_url, reason)
+    error = PlatformUnreachable(
+        f"cannot reach the Sample Platform at {base_url} (GET /{path}): {reason}; {hint}",
         endpoint=path,
         run_id=run_id,
     )
+    return _Transient(error) if retry else error
 
 
-def _client_error(status: int, body: dict[str, Any], path: str, run_id: int | None) -> PlatformError:
-    where = f"GET /{path}"
-    message = str(body.get("message", ""))[:200]
-    raw_details = body.get("details")
-    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
-    if status == 401:
-        return TokenRejected(
-            f"{where}: the Sample Platform rejected the API token (missing, expired or invalid); "
-            f"set {TOKEN_VARIABLE} to a token with scopes {', '.join(REQUIRED_SCOPES)}",
-            endpoint=path,
-            run_id=run_id,
-        )
-    if status == 403:
-        missing = (
-            details.get("missing_scopes")
-            or details.get("required_scopes")
-            or details.get("required_scope")
-            or "unknown"
-        )
-        scopes = ", ".join(missing) if isinstance(missing, list) else str(missing)
-        return ScopeMissing(
-            f"{where}: the API token lacks scope {scopes}; create a token with scopes "
-            f"{', '.join(REQUIRED_SCOPES)}",
-            endpoint=path,
-            run_id=run_id,
-        )
-    if status == 404:
-        subject = f"run {run_id}" if run_id is not None else "resource"
-        return NotFound(f"{where}: {subject} not found", endpoint=path, run_id=run_id)
-    raw_fields = details.get("fields")
-    fields: dict[str, Any] = raw_fields if isinstance(raw_fields, dict) else {}
-    named = "; ".join(f"{k}: {v}" for k, v in fields.items())
-    return RequestRejected(f"{where}: HTTP {status} {message} {named}".strip(), endpoint=path, run_id=run_id)
-
-
-def _unreachable(base_url: str, path: str, exc: httpx.TransportError, run_id: int | None) -> _Transient:
-    reason = str(exc) or type(exc).__name__
-    hint = "check platform.base_url and the network"
-    if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
-        hint = "TLS verification failed: set platform.ca_bundle to the issuing CA"
-    return _Transient(
-        PlatformUnreachable(
-            f"cannot reach the Sample Platform at {base_url} (GET /{path}): {reason}; {hint}",
-            endpoint=path,
-            run_id=run_id,
-        )
-    )
+def _log_retry(state: RetryCallState) -> None:
+    """Each failed attempt, as it happens: a timeout at WARNING (minutes can pass), others at INFO."""
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    if not isinstance(error, _Transient):
+        return
+    pause = state.next_action.sleep if state.next_action is not None else 0.0
+    level = logging.WARNING if error.timed_out else logging.INFO
+    logger.log(level, "%s (attempt %d); trying again in %.1f s", error.error, state.attempt_number, pause)

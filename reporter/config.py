@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +126,15 @@ class ScheduleSettings(_Section):
     digest_cron: str = "0 7 * * *"
     timezone: str = "UTC"
     misfire_grace_hours: float = Field(6.0, gt=0)
+    # no successful poll for this long makes the reporter blind; None: 2 x the poll interval + 1 h
+    max_data_age_minutes: float | None = Field(None, gt=0)
+
+    @property
+    def max_data_age(self) -> timedelta:
+        """How long without a successful poll before every report says the reporter is blind."""
+        if self.max_data_age_minutes is not None:
+            return timedelta(minutes=self.max_data_age_minutes)
+        return timedelta(minutes=2 * self.poll_interval_minutes + 60)
 
     @field_validator("timezone")
     @classmethod

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from reporter.analysis import (
     FAILING,
@@ -60,6 +61,54 @@ class Freshness:
     blind: bool
     blind_since: datetime | None = None  # the end of the last successful poll, or the first failure
     last_error: str | None = None  # the last poll's error, secrets never included
+    timezone: str = "UTC"  # the zone its times are shown in
+
+    def line(self) -> str:
+        """One sentence: the newest run ingested and the last successful poll."""
+        newest = self.newest_run_at
+        ok = self.last_poll_ok_at
+        run = f"newest run finished {when(newest, self.timezone)}" if newest else "no run ingested yet"
+        poll = f"last successful poll {when(ok, self.timezone)}" if ok else "no successful poll yet"
+        return f"Data: {run}; {poll}."
+
+    def blind_reason(self) -> str:
+        """Why nothing here can be vouched for: since when the platform has been out of sight, and why."""
+        ok_at, error = self.last_poll_ok_at, self.last_error
+        if ok_at is None:
+            what = (
+                "no poll of the Sample Platform has ever succeeded"
+                if error
+                else "the Sample Platform has never been polled"
+            )
+            how = (
+                f"; the last poll failed: {error}"
+                if error
+                else ": run `reporter poll` or start `reporter run`"
+            )
+            return f"BLIND: {what}{how}. This is not an all clear."
+        since = when(ok_at, self.timezone)
+        what = f"no successful poll of the Sample Platform since {since} (allowed: {span(self.max_age)})"
+        if error:
+            how = f"; the last poll failed: {error}"
+        else:
+            how = "; none has run since: check that `reporter run` or the cron job for `reporter poll` runs"
+        return f"BLIND: {what}{how}. This is not an all clear: the findings are as of {since}."
+
+
+def when(moment: datetime, timezone: str) -> str:
+    """A moment as people read it, in the configured time zone: 2026-11-20 07:55 CET."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def span(length: timedelta) -> str:
+    """A duration in words: 45 min, 2 h 10 min, 3 days 4 h."""
+    minutes = max(0, round(length.total_seconds() / 60))
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +120,7 @@ class FindingsReport:
     window_days: int
     web_url: str
     clusters: Sequence[Cluster] = ()
+    hint: str = ""  # what to do when there is nothing to show (no run ingested yet, say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +153,7 @@ class Digest:
     trend_points: tuple[TrendPoint, ...] = ()
     omitted: int = 0
     freshness: Freshness | None = None
+    carried: Mapping[str, str] = field(default_factory=dict)  # flagged before, unseen for lack of runs
     timezone: str = "UTC"  # the IANA zone every time in the report is shown in (schedule.timezone)
     clusters: tuple[Cluster, ...] = ()  # flaky samples that fail together, one cause each
     noise: tuple[InfraNoise, ...] = ()  # shared causes set aside in part of a run, latest first
@@ -142,12 +193,39 @@ class Digest:
         return not (self.blind or self.new_flaky or self.still_flaky or self.failing)
 
     @property
+    def _freshness(self) -> Freshness | None:
+        """The freshness with its times in the report's time zone."""
+        fresh = self.freshness
+        return (
+            fresh
+            if fresh is None or fresh.timezone == self.timezone
+            else replace(fresh, timezone=self.timezone)
+        )
+
+    @property
+    def freshness_line(self) -> str:
+        """How fresh the data is, one sentence ("" when unknown)."""
+        return self._freshness.line() if self._freshness is not None else ""
+
+    @property
+    def blind_reason(self) -> str:
+        """Why this digest is not an all clear although it may list nothing ("" when it can vouch)."""
+        if self._freshness is not None and self._freshness.blind:
+            return self._freshness.blind_reason()
+        if self.runs_analysed == 0:
+            return (
+                f"NO DATA: no finished run of the last {self.window_days} days was analysed, so this is "
+                "not an all clear; check that polls ingest runs (`reporter status`) and the filters."
+            )
+        return ""
+
+    @property
     def excluded_total(self) -> int:
         return sum(self.excluded.values())
 
     def state(self) -> str:
         """What the next digest needs to know of this one, as JSON."""
-        findings = {
+        findings = dict(self.carried) | {
             f"{e.finding.sample_id}:{e.finding.platform}": e.finding.classification
             for e in (*self.new_flaky, *self.still_flaky, *self.failing)
         }
@@ -166,6 +244,7 @@ def build(
     names: Mapping[int, str] | None = None,
     grids: tuple[Grid, ...] = (),
     past: Sequence[tuple[str, str]] = (),
+    freshness: Freshness | None = None,
     timezone: str = "UTC",
 ) -> Digest:
     """Compare ``analysis`` with the previous digest's stored state (period, JSON).
@@ -188,7 +267,9 @@ def build(
             recovered.append(Entry(finding, True))
     present = {f"{f.sample_id}:{f.platform}" for f in analysis.findings}
     gone = [key for key, kind in was.items() if kind in FLAGGED and key not in present]
-    recovered.extend(Entry(_quiet(key, names or {}), True) for key in sorted(gone))
+    # with no run analysed nothing was seen to pass: what was flagged stays flagged, for the next digest
+    carried = {key: was[key] for key in gone} if analysis.runs_analysed == 0 else {}
+    recovered.extend(Entry(_quiet(key, names or {}), True) for key in sorted(gone) if key not in carried)
     counts = {
         "flaky": len(flaky),
         "failing": len(failing),
@@ -213,6 +294,8 @@ def build(
         web_url=web_url.rstrip("/"),
         grids=grids,
         trend_points=(*_points(past, period), TrendPoint(_day(period), len(flaky), len(failing))),
+        carried=carried,
+        freshness=freshness,
         timezone=timezone,
         clusters=analysis.clusters,
         noise=tuple(sorted(analysis.infra_noise, key=lambda e: (-e.run_id, -e.attempt))),

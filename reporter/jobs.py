@@ -8,20 +8,23 @@ CLI calls one each. The jobs below them take an open store and are what the sche
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import alerts, analysis, digest, grid, ingest, triage_jobs
+from reporter import alerts, analysis, digest, grid, ingest, triage_jobs, watch
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
-from reporter.errors import ReporterError
+from reporter.errors import Interrupted, ReporterError, StoreError
 from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
+from reporter.status import Status
+from reporter.status import read as read_status
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -61,10 +64,11 @@ def writer(settings: Settings, purpose: str) -> Iterator[Store]:
 
 
 # -- commands -----------------------------------------------------------------------------------
-def poll_once(settings: Settings) -> ingest.PollResult:
-    """``reporter poll``: one polling cycle, then the deliveries due."""
+def poll_once(settings: Settings, stop: threading.Event | None = None) -> ingest.PollResult:
+    """``reporter poll``: one polling cycle, then the deliveries due; ``stop`` ends it early."""
     with writer(settings, "poll") as store:
-        result = poll(settings, store)
+        result = poll(settings, store, stop=stop)
+        _stopped(stop, result)
         retry_deliveries(settings, store)
     return result
 
@@ -93,6 +97,7 @@ def findings(
     now = datetime.now(UTC)
     with open_store(settings) as store:
         _, result = analyse(settings, store, now, since)
+        stored = store.counts().get("ingested", 0)
     chosen = [
         f
         for f in result.findings
@@ -101,18 +106,56 @@ def findings(
     ]
     shown = {(f.sample_id, f.platform) for f in chosen}
     clusters = [c for c in result.clusters if any((s, c.platform) in shown for s in c.sample_ids)]
+    hint = (
+        ""
+        if chosen
+        else _nothing_found(
+            settings, stored, result.runs_analysed, classification, bool(platform or classification)
+        )
+    )
     return digest.FindingsReport(
-        chosen, now, settings.analysis.window_days, settings.platform.web_url, clusters
+        chosen, now, settings.analysis.window_days, settings.platform.web_url, hint=hint, clusters=clusters
     )
 
 
+def _nothing_found(
+    settings: Settings, stored: int, analysed: int, classification: str | None, filtered: bool
+) -> str:
+    """Why ``reporter flaky`` shows nothing, and what to do about it."""
+    if stored == 0:
+        return (
+            f"no run ingested yet in {settings.state.path}: run `reporter poll` first "
+            "(or `reporter backfill --days 30` for the history)"
+        )
+    if analysed == 0:
+        return (
+            "no finished run in the window was analysed: run `reporter poll`, "
+            "or look further back with --since"
+        )
+    if classification == "stable":
+        return "no stable findings: stable lists samples that failed in the window too rarely to call flaky"
+    return f"no findings among {analysed} runs analysed" + (" with these filters" if filtered else "")
+
+
 def backfill(
-    settings: Settings, since: datetime | None, days: int | None, progress: ingest.Progress | None = None
+    settings: Settings,
+    since: datetime | None,
+    days: int | None,
+    progress: ingest.Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> ingest.PollResult:
     """``reporter backfill``: ingest runs created since a date, or in the last ``days`` (the window)."""
     start = since or datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
     with writer(settings, "backfill") as store:
-        return poll(settings, store, since=start, progress=progress)
+        result = poll(settings, store, since=start, progress=progress, stop=stop)
+    _stopped(stop, result)
+    return result
+
+
+def _stopped(stop: threading.Event | None, result: ingest.PollResult) -> None:
+    """A command stopped by a signal ends with ``Interrupted`` (exit 130), saying what it did."""
+    if stop is not None and stop.is_set():
+        raise Interrupted(f"stopped: {poll_summary(result)}; the next poll continues")
 
 
 def triage_once(
@@ -153,44 +196,23 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
     return lines, problems
 
 
-@dataclass(frozen=True)
-class Status:
-    """What ``reporter status`` shows."""
-
-    state: str
-    last_poll: str
-    last_digest: str
-    last_error: str
-    runs: dict[str, int]
-    next_poll: datetime | None
-    next_digest: datetime | None
-    outbox: tuple[str, ...]
-    invalid: tuple[str, ...] = ()  # runs whose answers broke the contract: how many, the latest
-
-
 def status(settings: Settings, now: datetime | None = None) -> Status:
-    """``reporter status``: the last and next poll and digest, the last error, what waits."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    now = now or datetime.now(UTC)
-    zone = ZoneInfo(settings.schedule.timezone)
-    trigger = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
+    """``reporter status``: jobs' outcomes, the data's freshness, the next poll and digest, the outbox."""
     with open_store(settings) as store:
-        waiting = tuple(
-            f"{i.key} {i.status} after {i.attempts} attempts: {i.last_error or ''}".strip()
-            for i in store.outbox.items(("pending", "failed"))
-        )
-        return Status(
-            state=str(settings.state.path),
-            last_poll=store.meta("last_poll") or "never",
-            last_digest=store.meta("last_digest") or "never",
-            last_error=store.meta("last_error") or "none",
-            runs=store.counts(),
-            next_poll=_after_last_poll(store.meta("last_poll"), settings.schedule.poll_interval_minutes),
-            next_digest=trigger.get_next_fire_time(None, now),
-            outbox=waiting,
-            invalid=store.invalid.summary(),
-        )
+        return read_status(settings, store, now or datetime.now(UTC))
+
+
+def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
+    """Deliveries not done: items still pending, and recent failures for good (``digest`` exits 6).
+
+    Items waiting for a channel that is no longer configured are left out: nothing can send them.
+    """
+    from reporter.status import configured, describe, outstanding
+
+    channels = configured(settings)
+    with open_store(settings) as store:
+        items = [item for item in store.outbox.items(("pending", "failed")) if item.channel in channels]
+    return [describe(item) for item in outstanding(items, now or datetime.now(UTC))]
 
 
 # -- jobs on an open store ----------------------------------------------------------------------
@@ -201,24 +223,79 @@ def poll(
     *,
     since: datetime | None = None,
     progress: ingest.Progress | None = None,
-    stop: ingest.Stop | None = None,
+    stop: threading.Event | ingest.Stop | None = None,
 ) -> ingest.PollResult:
-    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs."""
+    """One polling cycle (or a backfill when ``since`` is given), then alerts about its new runs.
+
+    Its outcome and whether it reached the platform are recorded in the state; after a failure,
+    polling that has failed for longer than the allowed age queues one notice (and a later
+    success one more). A stop (an event ends every wait of the client at once) leaves what is not
+    ingested pending for the next poll, and the poll's outcome says it was stopped.
+    """
+    job = "poll" if since is None else "backfill"
+    event, asked = (stop, stop.is_set) if isinstance(stop, threading.Event) else (None, stop)
     owned = client is None
-    client = client or PlatformClient(settings.platform)
     try:
-        result = ingest.poll(client, store, settings, since=since, progress=progress, stop=stop)
-    finally:
-        if owned:
-            client.close()
+        client = client or PlatformClient(settings.platform, stop=event)
+        try:
+            result = ingest.poll(client, store, settings, since=since, progress=progress, stop=asked)
+        finally:
+            if owned:
+                client.close()
+    except Interrupted as exc:
+        watch.record(store, job, "stopped", str(exc))
+        raise Interrupted(f"{exc}; what was stored stays, and the next {job} goes on from there") from exc
+    except StoreError:
+        raise  # the state itself failed: nothing can be recorded in it
+    except Exception as exc:
+        _poll_failed(settings, store, job, exc)
+        raise
+    summary = poll_summary(result)
+    _poll_reached(settings, store, result)
+    if asked is not None and asked():
+        watch.record(store, job, "stopped", summary)
+        logger.info("%s stopped: %s", job, summary)
+        return result
+    watch.record(store, job, "failed" if result.failed else "ok", summary)
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)
     if since is None and result.new_run_ids:
         triage_jobs.triage_new_runs(settings, store, result.new_run_ids)
-    summary = poll_summary(result)
-    store.set_meta("last_poll", f"{datetime.now(UTC).isoformat(timespec='seconds')} {summary}")
-    logger.info("poll: %s", summary)
+    logger.info("%s: %s", job, summary)
     return result
+
+
+def _poll_reached(settings: Settings, store: Store, result: ingest.PollResult) -> None:
+    now = datetime.now(UTC)
+    finished = [known.completed_at for known in store.known(result.new_run_ids).values()]
+    newest = max((datetime.fromisoformat(m) for m in finished if m), default=None)
+    before = watch.reached(store, now, newest)
+    _notify(settings, store, watch.recovered_notice(settings, before, now))
+
+
+def _poll_failed(settings: Settings, store: Store, job: str, error: BaseException) -> None:
+    text = str(error) if isinstance(error, ReporterError) else f"{type(error).__name__}: {error}"
+    watch.record(store, job, "failed", text)
+    try:
+        known = watch.lost(store, datetime.now(UTC), text)
+        notice = watch.blind_notice(settings, known, datetime.now(UTC))
+        if notice is not None:
+            _notify(settings, store, notice)
+            watch.noticed(store, known)
+    except Exception as exc:  # the poll's own error is what the caller must hear about
+        logger.error("cannot record that %s failed: %s", job, exc)
+
+
+def _notify(settings: Settings, store: Store, notice: watch.Notice | None) -> None:
+    """Queue a notice about the reporter itself for every channel that carries alerts, and send it."""
+    if notice is None:
+        return
+    chosen = [c for c in channels_from(settings) if c.alert_format is not None]
+    logger.warning("%s", notice.text)
+    if chosen:
+        payloads = {c.name: watch.payload(notice, c.alert_format or "text") for c in chosen}
+        store.outbox.queue(notice.subject, payloads)
+        deliver_pending(store, chosen)
 
 
 def analyse(
@@ -238,6 +315,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
     now = now or datetime.now(UTC)
     period = period_of(settings, now)
     history, result = analyse(settings, store, now)
+    newest = max((run.completed_at for run in history.runs if run.completed_at), default=None)
     return digest.build(
         result,
         period=period,
@@ -248,6 +326,7 @@ def build_digest(settings: Settings, store: Store, now: datetime | None = None) 
         names=history.sample_names,
         grids=grid.grids(history, result),
         past=store.outbox.digests(digest.trend_start(period), period),
+        freshness=watch.freshness(settings, watch.contact(store), now, newest),
         timezone=settings.schedule.timezone,
     )
 
@@ -266,34 +345,52 @@ def run_digest(
     period = period_of(settings, now)
     made = None
     latest = store.outbox.latest_period()
-    if latest is not None and period < latest:  # the clock went back: that period was reported on
-        logger.warning(
-            "digest %s: a digest for the later period %s was already made; no digest is made for an "
-            "earlier period (is the system clock right?)",
-            period,
-            latest,
-        )
-    elif store.outbox.has_digest(period):
-        logger.info("digest %s was already queued; delivering what is still pending", period)
-    else:
-        made = build_digest(settings, store, now)
-        templates = templates or Templates(settings.templates.directory)
-        payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels if c.format}
-        store.outbox.enqueue(period, made.state(), payloads)
-    result = DigestResult(period, made, deliver_pending(store, channels))
-    store.set_meta("last_digest", f"{datetime.now(UTC).isoformat(timespec='seconds')} {result.summary}")
+    try:
+        if latest is not None and period < latest:  # the clock went back: that period was reported on
+            logger.warning(
+                "digest %s: a digest for the later period %s was already made; no digest is made for an "
+                "earlier period (is the system clock right?)",
+                period,
+                latest,
+            )
+        elif store.outbox.has_digest(period):
+            logger.info("digest %s was already queued; delivering what is still pending", period)
+        else:
+            made = build_digest(settings, store, now)
+            templates = templates or Templates(settings.templates.directory)
+            payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels if c.format}
+            store.outbox.enqueue(period, made.state(), payloads)
+        result = DigestResult(period, made, deliver_pending(store, channels))
+    except Exception as exc:
+        _record_failure(store, "digest", exc)
+        raise
+    failed = result.delivery.failed
+    watch.record(store, "digest", "failed" if failed else "ok", "; ".join((result.summary, *failed)))
     logger.info("digest: %s", result.summary)
     return result
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:
-    return deliver_pending(store, channels_from(settings))
+    """Send what the outbox holds and is due; recorded when something was sent or failed."""
+    try:
+        report = deliver_pending(store, channels_from(settings))
+    except Exception as exc:
+        _record_failure(store, "deliver", exc)
+        raise
+    if report.sent or report.failed:
+        summary = f"sent {len(report.sent)}, failed {len(report.failed)}"
+        result: watch.Result = "failed" if report.failed else "ok"
+        watch.record(store, "deliver", result, "; ".join((summary, *report.failed)))
+    return report
 
 
-def record_error(settings: Settings, job: str, error: BaseException) -> None:
-    """Keep the latest job failure for ``reporter status``."""
-    with open_store(settings) as store:
-        store.set_meta("last_error", f"{datetime.now(UTC).isoformat(timespec='seconds')} {job}: {error}")
+def _record_failure(store: Store, job: str, error: BaseException) -> None:
+    if isinstance(error, StoreError):
+        return  # the state itself failed: nothing can be recorded in it
+    if isinstance(error, Interrupted):
+        watch.record(store, job, "stopped", str(error))
+    else:
+        watch.record(store, job, "failed", str(error) or type(error).__name__)
 
 
 def send_alerts(
@@ -340,12 +437,6 @@ def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
         snapshot = alerts.Snapshot.of(result, now)
         store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     return snapshot
-
-
-def _after_last_poll(last: str | None, minutes: float) -> datetime | None:
-    if not last:
-        return None
-    return datetime.fromisoformat(last.split(" ", 1)[0]) + timedelta(minutes=minutes)
 
 
 # -- pull-request triage ------------------------------------------------------------------------

@@ -39,6 +39,10 @@ class TextFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
+# Loggers whose INFO lines show even without -v: a long wait is never silent.
+ALWAYS_SAID = ("reporter.ratelimit",)
+
+
 def configure_logging(verbosity: int = 0, fmt: str = "text") -> None:
     """Root logger to stderr; httpx request lines and slack-sdk's debug (webhook URLs) silenced."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
@@ -52,3 +56,5 @@ def configure_logging(verbosity: int = 0, fmt: str = "text") -> None:
     root.setLevel(level)
     for name, floor in QUIET.items():
         logging.getLogger(name).setLevel(max(floor, level))
+    for name in ALWAYS_SAID:
+        logging.getLogger(name).setLevel(min(logging.INFO, level))

@@ -1,11 +1,20 @@
-"""The daemon: APScheduler runs poll, digest and delivery retry until SIGTERM or SIGINT."""
+"""The daemon: APScheduler runs poll, digest and delivery retry until SIGTERM or SIGINT.
+
+``stop_on_signals`` is how the daemon and the long commands (``poll``, ``backfill``) stop: a signal
+sets an event every wait watches, and the process ends within ``STOP_GRACE`` seconds whatever
+it was doing.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo
@@ -16,10 +25,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reporter import jobs
 from reporter.config import Settings
-from reporter.errors import ReporterError
+from reporter.errors import Interrupted, ReporterError
 from reporter.lock import exclusive
 
 logger = logging.getLogger(__name__)
+STOP_GRACE = 3.0  # seconds from a stop request to the end of the process, at most
 
 
 def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundScheduler:
@@ -40,13 +50,13 @@ def build_scheduler(settings: Settings, stop: threading.Event) -> BackgroundSche
             if stop.is_set():
                 return
             try:
-                work(settings, stop)
+                work(settings, stop)  # each job records its own outcome in the state
+            except Interrupted as exc:
+                logger.info("%s %s", name, exc)
             except ReporterError as exc:
                 logger.error("%s failed: %s", name, exc)
-                _remember(settings, name, exc)
-            except Exception as exc:
+            except Exception:
                 logger.exception("%s failed unexpectedly", name)
-                _remember(settings, name, exc)
 
     poll_every = IntervalTrigger(minutes=settings.schedule.poll_interval_minutes)
     nightly = CronTrigger.from_crontab(settings.schedule.digest_cron, timezone=zone)
@@ -76,17 +86,52 @@ def missed_digest_due(settings: Settings, now: datetime) -> bool:
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT; the running job finishes, then the process exits 0."""
+    """Run until SIGTERM or SIGINT; the running job stops early, then the process exits 0."""
+    with stop_on_signals(exit_code=0) as stop, exclusive(settings.state.path, "run the daemon"):
+        _run_until(stop, build_scheduler(settings, stop), settings)
+
+
+@contextmanager
+def stop_on_signals(exit_code: int, grace: float = STOP_GRACE) -> Iterator[threading.Event]:
+    """SIGTERM and SIGINT set the event the work watches; the process ends ``grace`` s later at most.
+
+    The work stops at its next wait (a request, the rate limit, a retry pause) and leaves the rest
+    for the next time. Whatever still runs after ``grace`` (a delivery to a server that does not
+    answer, say) is cut short: every write to the state is one transaction, so it stays whole. A
+    second signal ends the process at once.
+    """
     stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("received %s; stopping", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            _exit_now(exit_code, f"received {name} again; exiting now")
+        logger.info("received %s; stopping (within %g s)", name, grace)
         stop.set()
+        threading.Thread(target=_exit_after, args=(grace, exit_code), name="stop-grace", daemon=True).start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with exclusive(settings.state.path, "run the daemon"):
-        _run_until(stop, build_scheduler(settings, stop), settings)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_after(grace: float, exit_code: int) -> None:
+    time.sleep(grace)
+    _exit_now(exit_code, f"still busy {grace:g} s after the stop request; exiting now")
+
+
+def _exit_now(exit_code: int, why: str) -> None:
+    logger.warning("%s", why)
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(exit_code)
 
 
 def _run_until(stop: threading.Event, scheduler: BackgroundScheduler, settings: Settings) -> None:
@@ -103,7 +148,7 @@ def _run_until(stop: threading.Event, scheduler: BackgroundScheduler, settings: 
 
 def _poll(settings: Settings, stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
-        jobs.poll(settings, store, stop=stop.is_set)
+        jobs.poll(settings, store, stop=stop)
 
 
 def _digest(settings: Settings, _stop: threading.Event) -> None:
@@ -114,10 +159,3 @@ def _digest(settings: Settings, _stop: threading.Event) -> None:
 def _deliver(settings: Settings, _stop: threading.Event) -> None:
     with jobs.open_store(settings) as store:
         jobs.retry_deliveries(settings, store)
-
-
-def _remember(settings: Settings, job: str, error: BaseException) -> None:
-    try:
-        jobs.record_error(settings, job, error)
-    except ReporterError as exc:
-        logger.error("cannot record the failure of %s: %s", job, exc)

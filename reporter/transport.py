@@ -16,10 +16,15 @@ import httpx
 
 MAX_BODY = 8 * 1024 * 1024  # decoded bytes; the largest real answer (100 buckets) is a few hundred KB
 ACCEPT_ENCODING = "gzip, deflate"
+STOP_SLICE = 0.25  # seconds one read waits at a time when a stop can be asked for
 
 
 class BodyRefused(Exception):
     """The answer's body is larger than the cap once decoded, or cannot be decoded."""
+
+
+class Stopped(Exception):
+    """A stop was asked for while a request waited for its answer."""
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
@@ -29,9 +34,10 @@ class DeadlineBackend(httpcore.NetworkBackend):
     each operation's timeout is cut to what is left of the deadline set by the calling thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stop: Callable[[], bool] | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._local = threading.local()
+        self.stop = stop  # asked between slices of a read: a stop ends a waiting request at once
 
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
@@ -82,7 +88,20 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._inner, self._backend = inner, backend
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._backend.left(timeout, httpcore.ReadTimeout))
+        timeout = self._backend.left(timeout, httpcore.ReadTimeout)
+        stop = self._backend.stop
+        if stop is None:
+            return self._inner.read(max_bytes, timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:  # a timed-out read received nothing: waiting again in slices is the same wait
+            if stop():
+                raise Stopped("stopped while waiting for the answer")
+            left = STOP_SLICE if end is None else min(STOP_SLICE, end - time.monotonic())
+            try:
+                return self._inner.read(max_bytes, max(left, 0.0))
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))

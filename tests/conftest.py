@@ -5,6 +5,7 @@ Helpers live in ``tests/fakes.py``; tests import them from there, never from thi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,30 @@ import pytest
 
 from reporter.client import PlatformClient
 from reporter.config import Settings
+from reporter.logs import QUIET
 from reporter.simulator import Scenario, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
 from reporter.store import Store
 from tests.fake_github import FakeGithub
 from tests.fakes import END, SMALL, TOKEN, FakeSlack, make_settings, smtp_controller
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """A command run in this process configures logging; undo it so no later test writes to its stream.
+
+    Its handler writes to the stderr captured for that test; left in place it would print a
+    "Logging error" into another test's stderr, or, once that test has ended, into a closed stream.
+    """
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in (None, *QUIET)}
+    yield
+    for handler in root.handlers[:]:
+        if not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture(scope="session")

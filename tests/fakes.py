@@ -37,6 +37,15 @@ EVIL = "<!channel> & <https://evil.example|click> <script>alert(1)</script>"
 ROOT = Path(__file__).resolve().parent.parent  # the source checkout
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A loopback test server that never prints a client's hang-up into another test's output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a timeout, a closed connection) is expected here."""
+
+
 def uncommented(text: str) -> str:
     """The example with its commented-out channels switched on, as its comment tells a user to."""
     return re.sub(r"(?m)^  # ( *[a-z_]+:.*)$", r"  \1", text)
@@ -187,7 +196,7 @@ class FakeSlack:
                 method = "webhook" if url.path.startswith("/hooks/") else url.path.rsplit("/", 1)[-1]
                 self._answer(method, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()

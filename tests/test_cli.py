@@ -8,11 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from reporter.cli import main
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
+from reporter.store import Store
 from tests.fakes import TOKEN
 
 
@@ -111,10 +113,11 @@ def test_a_failed_delivery_exits_6_and_stays_queued(capsys: pytest.CaptureFixtur
     assert code == 6
     first, *rest = [line for line in err.splitlines() if line.startswith(("digest:", "error:"))]
     assert first.startswith("digest: period ") and first.endswith(", sent 0, failed 1")
-    assert rest[0] == "error: 1 delivery failed; queued, to be retried:"
-    assert rest[1].startswith("error: file:") and "cannot write the digest" in rest[1]
+    assert rest[0] == "error: 1 delivery waiting in the outbox (a failed one is retried later):"
+    assert rest[1].startswith("error: file:") and " pending after 1 attempt: " in rest[1]
+    assert "cannot write the digest" in rest[1]
     code, out, _ = run(capsys, "--config", str(config), "status")
-    assert "pending after 1 attempts" in out
+    assert " pending after 1 attempt: " in out
 
 
 def test_check_config_online_names_each_problem_and_exits_3(
@@ -195,3 +198,144 @@ def test_digest_output_writes_the_report_and_sends_nothing(
     assert not (config.parent / "out" / "digest.txt").exists()
     code, printed, _ = run(capsys, "--config", str(config), "digest", "--format", "html", "--dry-run")
     assert printed == report.read_text()
+
+
+# -- what cron-mode commands record, and status for people and monitors ---------------------------
+def status_lines(capsys: pytest.CaptureFixture[str], config: Path, *extra: str) -> tuple[int, dict[str, str]]:
+    code, out, _ = run(capsys, "--config", str(config), "status", *extra)
+    pairs = [line.split(":", 1) for line in out.splitlines() if not line.startswith(" ")]
+    return code, {label: value.strip() for label, value in pairs}
+
+
+def test_cron_mode_failures_are_recorded_for_status(
+    capsys: pytest.CaptureFixture[str], config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMPLE_PLATFORM_TOKEN", "not-valid")
+    assert run(capsys, "--config", str(config), "poll")[0] == 3
+    assert run(capsys, "--config", str(config), "backfill", "--days", "3")[0] == 3
+    _, lines = status_lines(capsys, config)
+    assert "failed: GET /runs: the Sample Platform rejected the API token" in lines["last poll"]
+    assert "failed: GET /runs: the Sample Platform rejected the API token" in lines["backfill"]
+    assert " backfill: GET /runs: the Sample Platform rejected the API token" in lines["last error"]
+    monkeypatch.setenv("SAMPLE_PLATFORM_TOKEN", TOKEN)
+    (config.parent / "out").write_text("a file where the digest's folder should be")
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    assert run(capsys, "--config", str(config), "digest")[0] == 6
+    _, lines = status_lines(capsys, config)
+    assert " ok: " in lines["last poll"] and "runs ingested" in lines["last poll"]
+    assert " failed: period " in lines["last digest"] and "cannot write the digest" in lines["last digest"]
+    assert " digest: period " in lines["last error"]
+
+
+def test_status_shows_one_time_zone_and_no_next_poll_in_the_past(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    config.write_text(config.read_text() + "schedule:\n  timezone: America/New_York\n")
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    with Store(config.parent / "state.sqlite3") as store:
+        moved = json.loads(store.meta("job.poll") or "{}")
+        moved["at"] = "2026-01-01T00:00:00+00:00"  # a poll long ago: its next one is overdue
+        store.set_meta("job.poll", json.dumps(moved))
+    _, lines = status_lines(capsys, config)
+    assert lines["time zone"] == "America/New_York"
+    assert lines["last poll"].startswith("2025-12-31 19:00:00 EST ok: ")
+    assert lines["next poll"] == "due now (when the daemon runs)"
+    stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? ([A-Z]+)", "\n".join(lines.values()))
+    assert stamps and set(stamps) <= {"EST", "EDT"}
+
+
+def test_status_json_and_check_for_monitors(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, out, err = run(capsys, "--config", str(config), "status", "--format", "json", "--check")
+    report = json.loads(out)
+    assert code == 3 and report["freshness"]["blind"] and not report["healthy"]
+    assert err.startswith(
+        "error: status --check: stale data: BLIND: the Sample Platform has never been polled"
+    )
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    code, out, _ = run(capsys, "--config", str(config), "status", "--format", "json", "--check")
+    report = json.loads(out)
+    assert code == 0 and report["healthy"] and report["problems"] == []
+    assert report["jobs"]["poll"]["result"] == "ok" and report["jobs"]["digest"] is None
+    assert report["freshness"]["last_poll_ok_at"].endswith("+00:00")
+    (config.parent / "out").write_text("a file where the digest's folder should be")
+    assert run(capsys, "--config", str(config), "digest")[0] == 6
+    code, out, err = run(capsys, "--config", str(config), "status", "--format", "json", "--check")
+    report = json.loads(out)
+    assert code == 6 and [item["attempts"] for item in report["outbox"]] == [1]
+    assert "delivery failing: file:" in err
+
+
+def test_digest_exits_6_while_a_delivery_is_still_pending(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    (config.parent / "out").write_text("a file where the digest's folder should be")
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    assert run(capsys, "--config", str(config), "digest")[0] == 6
+    code, _, err = run(capsys, "--config", str(config), "digest")  # nothing is due: the retry waits
+    assert code == 6 and ", sent 0, failed 0" in err
+    assert "error: 1 delivery waiting in the outbox" in err and " pending after 1 attempt: " in err
+
+
+# -- the command line's own surprises -------------------------------------------------------------
+def test_global_options_are_accepted_after_the_command(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "poll", "--config", str(config), "-v")
+    assert code == 0 and out.startswith("poll: ") and "INFO reporter.jobs: poll: " in err
+    code, _, err = run(capsys, "--config", str(config), "status", "--config", str(tmp_path / "other.yaml"))
+    assert code == 2 and "--config given twice" in err
+    assert run(capsys, "--config", str(config), "status", "--config", str(config))[0] == 0
+
+
+def test_digest_format_follows_the_output_extension_and_refuses_conflicts(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    page = config.parent / "report.html"
+    assert run(capsys, "--config", str(config), "digest", "--output", str(page))[0] == 0
+    assert page.read_text().startswith("<!doctype html>")
+    notes = config.parent / "report.md"
+    assert run(capsys, "--config", str(config), "digest", "--output", str(notes))[0] == 0
+    assert notes.read_text().startswith("# Sample Platform flakiness digest")
+    code, _, err = run(capsys, "--config", str(config), "digest", "--format", "html", "--output", "x.txt")
+    assert code == 2 and "--format html but --output x.txt has the extension of text" in err
+    code, _, err = run(capsys, "--config", str(config), "digest", "--format", "html")
+    assert code == 2 and "--format html applies to --dry-run or --output" in err
+    assert not (config.parent / "out" / "digest.txt").exists()  # nothing was sent
+
+
+def test_exclusive_backfill_options_are_refused(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, _, err = run(capsys, "--config", str(config), "backfill", "--days", "3", "--since", "2026-11-01")
+    assert code == 2 and "--since and --days both say where to start; give one of them" in err
+    assert not (config.parent / "state.sqlite3").exists()
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    from reporter.cli import cli
+
+    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"reporter {name} {param.opts[0]} has no help"
+
+
+def test_flaky_on_an_empty_state_says_to_poll_first(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, _, err = run(capsys, "--config", str(config), "flaky", "--format", "json")
+    assert code == 0 and "note: no run ingested yet in " in err and "run `reporter poll` first" in err
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    code, _, err = run(capsys, "--config", str(config), "flaky", "--classification", "stable")
+    assert code == 0 and "note: no stable findings: stable lists samples that failed" in err
+
+
+def test_items_of_a_channel_no_longer_configured_neither_fail_digest_nor_check(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    with Store(config.parent / "state.sqlite3") as store:
+        store.outbox.queue("alert-run-20261120", {"slack": "{}"})  # slack was configured once
+    assert run(capsys, "--config", str(config), "digest")[0] == 0
+    code, lines = status_lines(capsys, config, "--check")
+    assert code == 0 and lines["health"] == "ok"
+    assert (
+        lines["outbox"] == "slack:alert-run-20261120 pending, not tried yet (its channel is not configured)"
+    )

@@ -23,6 +23,7 @@ from reporter.errors import (
     ServerFailed,
     TokenRejected,
 )
+from reporter.ratelimit import RateLimiter
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
@@ -81,19 +82,23 @@ def test_400_names_the_field(client: PlatformClient) -> None:
 
 def test_429_waits_retry_after_then_succeeds(tmp_path: Path, scenario: Scenario) -> None:
     slept: list[float] = []
+    began = time.time()
 
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        time.sleep(seconds)
+    def clock() -> float:
+        """One clock for server and client that moves only when the client waits: no race with load."""
+        return began + sum(slept)
 
-    with SimulatedPlatform(scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=2, rate_window=1.0) as server:
+    with SimulatedPlatform(
+        scenario, tokens={TOKEN: READ_SCOPES}, rate_limit=2, rate_window=1.0, wall=clock
+    ) as server:
         for _ in range(3):  # another process using the same token spends the window
             httpx.get(f"{server.base_url}/runs/1", headers={"Authorization": f"Bearer {TOKEN}"})
         settings = make_settings(tmp_path, server.base_url)
-        with PlatformClient(settings.platform, sleep=sleep) as client:
+        limiter = RateLimiter(clock=clock, sleep=slept.append, max_wait=settings.platform.max_retry_after)
+        with PlatformClient(settings.platform, limiter=limiter, sleep=slept.append) as client:
             assert client.run(1).run_id == 1
     assert client.rate_limited == 1
-    assert slept and 0 < sum(slept) <= 2.5
+    assert 1.0 <= sum(slept) <= 2.5  # Retry-After: 1, and not much more
 
 
 def test_429_with_a_huge_retry_after_gives_up_with_advice(tmp_path: Path, scenario: Scenario) -> None:

@@ -10,7 +10,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from reporter.config import Settings
 from reporter.errors import ConfigError, PlatformUnreachable, RateLimited, ResponseInvalid
 from reporter.transport import MAX_BODY
 from tests.conftest import TOKEN, make_settings
+from tests.fakes import QuietHTTPServer
 
 RUN = {"run_id": 1, "status": "pass", "platform": "linux", "repository": "a/b", "commit_sha": "0" * 40}
 Behaviour = Callable[[BaseHTTPRequestHandler], None]
@@ -46,7 +47,7 @@ class Server:
                 except OSError:
                     self.close_connection = True  # the client gave up: expected here
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 

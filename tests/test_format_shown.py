@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from reporter.format.json import JsonFormat
 from reporter.format.shown import FULL, SHOWN, one_line, printable, shown
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
-from tests.fakes import NOW, digest_named, finding, full_digest, hostile
+from tests.fakes import NOW, QuietHTTPServer, digest_named, finding, full_digest, hostile
 
 # a screen clear, an OSC 8 hyperlink, a title change, 8-bit CSI, bell, backspace, carriage return,
 # a right-to-left override and a lone surrogate (which cannot even be encoded)
@@ -102,7 +102,7 @@ def rejecting_platform() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

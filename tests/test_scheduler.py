@@ -67,7 +67,7 @@ def test_daemon_polls_refuses_a_second_instance_and_stops_on_sigterm(
         while len(polls) < 2 and time.monotonic() < deadline:  # the first at start, the next on schedule
             if (tmp_path / "state.sqlite3").exists():
                 with Store(tmp_path / "state.sqlite3") as store:
-                    last = store.meta("last_poll")
+                    last = store.meta("job.poll")
                 if last and (not polls or polls[-1] != last):
                     polls.append(last)
             time.sleep(0.2)

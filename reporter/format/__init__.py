@@ -76,6 +76,10 @@ DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
     "html": HtmlFormat,
     "slack": SlackFormat,
     "email": EmailFormat,
+}
+# What a channel can be sent of a digest: the pages above, and the GitHub issue plan (for no reader)
+CHANNEL_DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
+    **DIGEST_FORMATS,
     "github": GithubFormat,
 }
 ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
@@ -94,7 +98,7 @@ TRIAGE_FORMATS: Mapping[str, Callable[[Templates], TriageFormat]] = {
 
 
 def digest_format(name: str, templates: Templates) -> DigestFormat:
-    return _pick(DIGEST_FORMATS, name, "digest")(templates)
+    return _pick(CHANNEL_DIGEST_FORMATS, name, "digest")(templates)
 
 
 def alert_format(name: str, templates: Templates) -> AlertFormat:
@@ -113,6 +117,7 @@ def _pick(registry: Mapping[str, T], name: str, what: str) -> T:
 
 __all__ = [
     "ALERT_FORMATS",
+    "CHANNEL_DIGEST_FORMATS",
     "DIGEST_FORMATS",
     "FINDINGS_FORMATS",
     "TRIAGE_FORMATS",

@@ -56,6 +56,8 @@ class EmailPayload:
 def subject_for(digest: Digest) -> str:
     """Counts only: no text from the platform ever reaches a header."""
     flaky = len(digest.new_flaky) + len(digest.still_flaky)
+    if digest.blind:
+        return f"[reporter] {digest.period}: not an all clear (reporter blind or no data)"
     if digest.all_clear:
         return f"[reporter] {digest.period}: all clear"
     return (

@@ -20,8 +20,15 @@ from reporter import __version__, jobs
 from reporter.analysis import Classification
 from reporter.cli_options import DEFAULT_CONFIG, PAGE_FORMATS, global_options, page_format
 from reporter.config import Platform, Settings, load_settings, masked_dump
-from reporter.errors import CheckFailed, DeliveryError, Interrupted, ReporterError, RunsNotIngested
-from reporter.format import FINDINGS_FORMATS
+from reporter.errors import (
+    CheckFailed,
+    DeliveryError,
+    Interrupted,
+    ReporterError,
+    RunsNotIngested,
+    RunsNotTriaged,
+)
+from reporter.format import FINDINGS_FORMATS, Templates, triage_format
 from reporter.format.json import JsonFormat
 from reporter.format.shown import printable
 from reporter.format.table import TableFormat
@@ -185,6 +192,57 @@ def flaky(
 
 
 @cli.command()
+@click.argument("run_ids", nargs=-1, type=click.IntRange(min=1))
+@click.option(
+    "--pr", "pr_number", type=click.IntRange(min=1), help="The pull request's latest run per platform."
+)
+@click.option("--since", type=DATE, help="Every finished pull-request run since this date.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text, markdown (GitHub's) or json (docs/json-schema.md).",
+)
+@click.option(
+    "--comment", is_flag=True, help="Also post or update the pull request's comment (channels.github)."
+)
+@click.pass_context
+def triage(
+    ctx: click.Context,
+    run_ids: tuple[int, ...],
+    pr_number: int | None,
+    since: datetime | None,
+    fmt: str,
+    comment: bool,
+) -> None:
+    """Judge each failing sample of pull-request runs: new, on master, flaky, infrastructure.
+
+    For every failing sample of the runs, on the run's platform: new_failure (most likely the pull
+    request's change), failing_on_master, known_flaky, infrastructure or unknown, with the evidence
+    (docs/triage.md). Runs not stored yet are fetched first. JSON schema: docs/json-schema.md.
+
+    \b
+    Examples:
+      reporter triage 4242 4243
+      reporter triage --pr 1650 --format markdown
+      reporter triage --since 2026-11-01 --format json
+    """
+    from reporter.triage_jobs import TriageRequest
+
+    if (len(run_ids) > 0) + (pr_number is not None) + (since is not None) != 1:
+        raise click.UsageError("give run ids, or --pr N, or --since DATE (one of them)")
+    settings = _settings(ctx)
+    outcome = jobs.triage_once(settings, TriageRequest(run_ids, pr_number, _utc(since)), comment=comment)
+    click.echo(triage_format(fmt, Templates(settings.templates.directory)).triage(outcome.triage), nl=False)
+    if comment:
+        click.echo(f"triage: {outcome.comments} pull-request comments queued", err=True)
+    if outcome.problems:
+        raise RunsNotTriaged(outcome.problems)
+
+
+@cli.command()
 @click.option("--since", type=DATE, help="Ingest runs created since this date (UTC).")
 @click.option(
     "--days",
@@ -211,7 +269,7 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
 
 
 @cli.command("check-config")
-@click.option("--online", is_flag=True, help="Also reach the API (and Slack/SMTP where configured).")
+@click.option("--online", is_flag=True, help="Also reach the API (and Slack, SMTP, GitHub where configured).")
 @click.pass_context
 def check_config(ctx: click.Context, online: bool) -> None:
     """Validate the configuration file and print the effective settings, secrets masked.
@@ -249,7 +307,8 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
     """Run the whole pipeline against an embedded simulated Sample Platform.
 
     Starts the simulator on 127.0.0.1, polls it into a fresh SQLite file, analyses the runs,
-    prints the digest and writes it as text and HTML. No network, no credentials.
+    prints the digest and writes it as text and HTML, then triages one pull-request run.
+    No network, no credentials.
 
     \b
     Example:
@@ -269,8 +328,15 @@ def demo(seed: int, days: int, directory: Path | None) -> None:
             f"{kind}: found {len(found)}, of which {len(found & truth)} match the simulator's "
             f"ground truth ({len(truth)} planted)"
         )
+    if outcome.triage is not None:
+        from reporter.format.text import TextFormat
+
+        click.echo("")
+        click.echo(TextFormat(Templates()).triage(outcome.triage))
     click.echo(f"Digest (text): {outcome.text_path}")
     click.echo(f"Digest (HTML): {outcome.html_path}")
+    if outcome.triage_path is not None:
+        click.echo(f"Triage:        {outcome.triage_path}")
     click.echo(f"State:         {outcome.state_path}")
 
 

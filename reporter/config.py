@@ -221,11 +221,52 @@ class EmailChannel(_Section):
         return value
 
 
+class GithubChannel(_Section):
+    """Pull-request triage comments and issues for flaky samples on one GitHub repository (opt-in)."""
+
+    token: SecretStr | None = None
+    repository: str
+    api_url: str = "https://api.github.com"
+    pr_comments: bool = False
+    issues: bool = False
+    labels: tuple[str, ...] = Field(("flaky-sample",), min_length=1)
+    issues_per_day: int = Field(3, ge=0, le=100)
+    max_wait_seconds: float = Field(60.0, gt=0, le=900)
+
+    @field_validator("repository")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", value):
+            raise ValueError("must be owner/name, such as CCExtractor/ccextractor")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s]+\S*", value):
+            raise ValueError("must be an http:// or https:// URL without spaces")
+        return value.rstrip("/")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not label.strip() or len(label) > 50 or "," in label for label in value):
+            raise ValueError("each label must be 1-50 characters without a comma")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.pr_comments or self.issues) and not (self.token and self.token.get_secret_value()):
+            raise ValueError(
+                "pr_comments or issues is on but the token is empty; export GITHUB_TOKEN (or turn both off)"
+            )
+
+
 class ChannelSettings(_Section):
     stdout: StdoutChannel | None = None
     file: FileChannel | None = None
     slack: SlackChannel | None = None
     email: EmailChannel | None = None
+    github: GithubChannel | None = None
 
 
 class AlertSettings(_Section):

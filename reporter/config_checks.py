@@ -123,6 +123,12 @@ def _clear_text(settings: Settings, source: Source) -> list[str]:
             f"{source.at(('channels', 'slack', 'api_url'))}: http:// to a host other than this machine "
             "sends the Slack bot token unencrypted; use https://"
         )
+    github = settings.channels.github
+    if github is not None and _plain_http(github.api_url):
+        found.append(
+            f"{source.at(('channels', 'github', 'api_url'))}: http:// to a host other than this machine "
+            "sends the GitHub token unencrypted; use https://"
+        )
     email = settings.channels.email
     if email is not None and email.security == "none" and email.password is not None:
         found.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,12 @@ from reporter.config import Settings, settings_from_mapping
 from reporter.deliver import Channel
 from reporter.deliver.file import FileChannel
 from reporter.deliver.stdout import StdoutChannel
+from reporter.format import Templates
+from reporter.format.text import TextFormat
 from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
+from reporter.triage import Triage
+from reporter.triage_jobs import TriageRequest, run_triage
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the embedded simulator's own token, not a secret
 
@@ -33,6 +37,8 @@ class DemoOutcome:
     requests: int
     found: dict[str, set[tuple[int, str]]]
     truth: dict[str, set[tuple[int, str]]]
+    triage: Triage | None = None
+    triage_path: Path | None = None
 
 
 def demo_settings(base_url: str, directory: Path) -> Settings:
@@ -75,6 +81,11 @@ def run_demo(
                 channels.insert(0, StdoutChannel(fmt))
             jobs.run_digest(settings, store, channels=channels)
             _, result = jobs.analyse(settings, store)
+            since = TriageRequest(since=scenario.start)
+            shown = _telling(run_triage(settings, store, since).triage)
+    triage_path = directory / "triage.txt"
+    if shown is not None:
+        triage_path.write_text(TextFormat(Templates()).triage(shown), encoding="utf-8")
     return DemoOutcome(
         directory,
         text_path,
@@ -84,7 +95,18 @@ def run_demo(
         platform.stats.requests,
         _found(result),
         {FLAKY: scenario.flaky, FAILING: scenario.failing},
+        shown,
+        triage_path if shown is not None else None,
     )
+
+
+def _telling(triage: Triage) -> Triage | None:
+    """The pull-request run whose failures got the most different verdicts (the latest of equals)."""
+    judged = [run for run in triage.runs if run.verdicts]
+    if not judged:
+        return None
+    best = max(judged, key=lambda run: (len({v.verdict for v in run.verdicts}), run.run_id))
+    return replace(triage, runs=(best,))
 
 
 def _found(result: Analysis) -> dict[str, set[tuple[int, str]]]:

@@ -15,6 +15,7 @@
     │   ├── RunChanged                     a run changed while it was being read (read it again later)
     │   └── RunsNotIngested                some runs of a poll failed (retried next poll)
     ├── CheckFailed                exit 3  check-config --online found a problem
+    ├── RunsNotTriaged             exit 3  triage: some runs named could not be judged
     ├── StoreError                 exit 4  the SQLite state file is unusable
     ├── RenderError                exit 5  a template failed to load or render
     ├── DeliveryError              exit 6  Slack, SMTP or a file refused the digest
@@ -111,6 +112,16 @@ class CheckFailed(ReporterError):
     """An online check of ``check-config --online`` failed; the message lists every problem."""
 
     exit_code = 3
+
+
+class RunsNotTriaged(ReporterError):
+    """``reporter triage`` judged what it could; some runs it was asked for could not be judged."""
+
+    exit_code = 3
+
+    def __init__(self, problems: tuple[str, ...]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class StoreError(ReporterError):

@@ -295,3 +295,24 @@ def _save(store: Store, run: Run, tests: list[RunSample], complete: bool, seen: 
         seen.invalid[run.run_id] = f"run {run.run_id}: its answer could not be stored: {exc}"
         return False
     return True
+
+
+def ingest_runs(
+    client: PlatformClient, store: Store, settings: Settings, run_ids: Iterable[int]
+) -> tuple[list[int], list[str]]:
+    """Fetch these runs now and ingest those finished and not stored as they are (a triage's runs).
+
+    Returns the ids ingested and a line per run that could not be (not found, invalid, failed).
+    """
+    runs, problems, seen = [], [], Scan()
+    for run_id in sorted(set(run_ids)):
+        try:
+            runs.append(client.run(run_id))
+        except NotFound:
+            problems.append(f"run {run_id}: not found on the platform")
+        except RecordInvalid as exc:
+            problems.append(f"run {run_id}: invalid answer: {exc}")
+    todo = _triage(store, settings, runs, store.known(run.run_id for run in runs), datetime.now(UTC))
+    ingested, failed = _ingest(client, store, settings, todo, None, None, seen)
+    invalid = [f"run {run_id}: invalid answer: {reason}" for run_id, reason in sorted(seen.invalid.items())]
+    return ingested, [*problems, *failed, *invalid]

@@ -1,8 +1,8 @@
 """Where the stages meet: one function per command, over poll, digest and delivery jobs on a store.
 
 The command functions (``poll_once``, ``digest_once``, ``preview_digest``, ``findings``, ``backfill``,
-``check_online``, ``status``) take the settings and open the state themselves; the CLI calls one
-each. The jobs below them take an open store and are what the scheduler and the demo run.
+``triage_once``, ``check_online``, ``status``) take the settings and open the state themselves; the
+CLI calls one each. The jobs below them take an open store and are what the scheduler and the demo run.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from reporter import alerts, analysis, digest, grid, ingest, watch
+from reporter import alerts, analysis, digest, grid, ingest, triage_jobs, watch
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import Channel, DeliveryReport, channels_from, deliver_pending
@@ -158,12 +158,23 @@ def _stopped(stop: threading.Event | None, result: ingest.PollResult) -> None:
         raise Interrupted(f"stopped: {poll_summary(result)}; the next poll continues")
 
 
+def triage_once(
+    settings: Settings, request: triage_jobs.TriageRequest, *, comment: bool = False
+) -> triage_jobs.TriageOutcome:
+    """``reporter triage``: fetch the runs not stored yet, judge them; with ``comment``, post comments."""
+    fetched = fetch_runs(settings, request.run_ids) if request.run_ids else []
+    with writer(settings, "triage") if comment else open_store(settings) as store:
+        outcome = triage_jobs.run_triage(settings, store, request, comment=comment)
+    return replace(outcome, problems=tuple(dict.fromkeys([*fetched, *outcome.problems])))
+
+
 def check_online(settings: Settings) -> tuple[list[str], list[str]]:
     """``reporter check-config --online``: reach the API and every channel that can be probed.
 
     Returns what works and what does not; each check lives beside what it checks.
     """
     from reporter.deliver.email import EmailChannel
+    from reporter.deliver.github import GithubChannel
     from reporter.deliver.slack import SlackChannel
 
     lines: list[str] = []
@@ -175,12 +186,13 @@ def check_online(settings: Settings) -> tuple[list[str], list[str]]:
         problems += found.problems()
     except ReporterError as exc:
         problems.append(str(exc))
-    for channel in channels_from(settings):
-        if isinstance(channel, SlackChannel | EmailChannel):
-            try:
-                lines.append(channel.check())
-            except ReporterError as exc:
-                problems.append(str(exc))
+    probed = [c for c in channels_from(settings) if isinstance(c, SlackChannel | EmailChannel)]
+    github = settings.channels.github
+    for channel in [*probed, *([GithubChannel(github)] if github else [])]:  # GitHub even if off
+        try:
+            lines.append(channel.check())
+        except ReporterError as exc:
+            problems.append(str(exc))
     return lines, problems
 
 
@@ -247,6 +259,8 @@ def poll(
     watch.record(store, job, "failed" if result.failed else "ok", summary)
     if settings.alerts.enabled and result.new_run_ids:
         send_alerts(settings, store, result.new_run_ids)
+    if since is None and result.new_run_ids:
+        triage_jobs.triage_new_runs(settings, store, result.new_run_ids)
     logger.info("%s: %s", job, summary)
     return result
 
@@ -344,7 +358,7 @@ def run_digest(
         else:
             made = build_digest(settings, store, now)
             templates = templates or Templates(settings.templates.directory)
-            payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels}
+            payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels if c.format}
             store.outbox.enqueue(period, made.state(), payloads)
         result = DigestResult(period, made, deliver_pending(store, channels))
     except Exception as exc:
@@ -423,3 +437,23 @@ def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
         snapshot = alerts.Snapshot.of(result, now)
         store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     return snapshot
+
+
+# -- pull-request triage ------------------------------------------------------------------------
+def fetch_runs(
+    settings: Settings, run_ids: tuple[int, ...], client: PlatformClient | None = None
+) -> list[str]:
+    """Ingest those of ``run_ids`` not stored yet, holding the writer lock only then; problems per run."""
+    with open_store(settings) as store:
+        known = store.known(run_ids)
+    missing = tuple(r for r in run_ids if r not in known or known[r].state != "ingested")
+    if not missing:
+        return []
+    owned = client is None
+    client = client or PlatformClient(settings.platform)
+    try:
+        with writer(settings, "fetch runs to triage") as store:
+            return ingest.ingest_runs(client, store, settings, missing)[1]
+    finally:
+        if owned:
+            client.close()

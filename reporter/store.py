@@ -249,6 +249,18 @@ class Store:
                 logger.warning("stored run %d is not compared again: %s", row[0], exc.errors()[0]["msg"])
         return found
 
+    def repositories(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The repository (owner/name) of each of these stored runs."""
+        ids = sorted(set(run_ids))
+        found: dict[int, str] = {}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            rows = self._db.execute(
+                f"SELECT run_id, repository FROM runs WHERE run_id IN ({','.join('?' * len(part))})", part
+            )
+            found.update({int(run_id): str(repository) for run_id, repository in rows})
+        return found
+
     def sample_error_counts(self, run_id: int) -> dict[int, int]:
         """Errors per sample in the latest attempt of ``run_id``."""
         rows = self._db.execute(

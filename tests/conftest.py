@@ -18,6 +18,7 @@ from reporter.logs import QUIET
 from reporter.simulator import Scenario, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
 from reporter.store import Store
+from tests.fake_github import FakeGithub
 from tests.fakes import END, SMALL, TOKEN, FakeSlack, make_settings, smtp_controller
 
 
@@ -89,3 +90,11 @@ def smtp_server() -> Iterator[Any]:
     controller.start()
     yield controller
     controller.stop()
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGithub]:
+    """A fake GitHub REST API on loopback (token ``ghp-test-token``, pull requests 1-20)."""
+    fake = FakeGithub()
+    yield fake
+    fake.close()

@@ -174,7 +174,7 @@ def test_smtp_without_encryption_warns_only_with_a_password(tmp_path: Path) -> N
 
 def test_the_example_with_every_channel_switched_on_warns_about_its_placeholders(tmp_path: Path) -> None:
     text = uncommented((ROOT / "config.example.yaml").read_text())
-    loaded = load(tmp_path, text, SLACK_BOT_TOKEN="xoxb-1", SMTP_PASSWORD="pw")
+    loaded = load(tmp_path, text, SLACK_BOT_TOKEN="xoxb-1", SMTP_PASSWORD="pw", GITHUB_TOKEN="ghp-1")
     keys = [w.split(": ")[1] for w in loaded.warnings]
     assert keys == ["channels.email.host", "channels.email.sender", "channels.email.recipients[0]"]
     assert loaded.settings.channels.slack is not None and loaded.settings.channels.email is not None

@@ -55,7 +55,9 @@ class Channel(Protocol):
     def name(self) -> str: ...
 
     @property
-    def format(self) -> str: ...
+    def format(self) -> str | None:
+        """The format of digests on this channel; None: it carries no digests (GitHub comments only)."""
+        ...
 
     @property
     def alert_format(self) -> str | None:
@@ -77,6 +79,7 @@ def channels_from(settings: Settings) -> list[Channel]:
     """The channels the configuration enables, in a fixed order."""
     from reporter.deliver.email import EmailChannel
     from reporter.deliver.file import FileChannel
+    from reporter.deliver.github import GithubChannel
     from reporter.deliver.slack import SlackChannel
     from reporter.deliver.stdout import StdoutChannel
 
@@ -90,6 +93,8 @@ def channels_from(settings: Settings) -> list[Channel]:
         found.append(SlackChannel(config.slack))
     if config.email is not None:
         found.append(EmailChannel(config.email))
+    if config.github is not None and (config.github.pr_comments or config.github.issues):
+        found.append(GithubChannel(config.github))
     return found
 
 

@@ -10,8 +10,11 @@ HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templa
     html       a digest                a standalone page                 digest.html.j2
     slack      a digest, an alert      a Block Kit message and thread    slack.text.j2, slack.blocks.j2
     email      a digest, an alert      subject, text and HTML            (the text and html formats)
-    json       findings                docs/json-schema.md               -
+    json       findings, a triage      docs/json-schema.md               -
     table      findings                a terminal table                  -
+    github     a triage, a PR comment, GitHub Markdown (the comment and   triage.github.md.j2,
+               a digest's issue plan   the issue plan as JSON payloads)  issue*.github.md.j2
+    (text also turns a triage into plain text with triage.txt.j2)
 
 A new format is one module with a class implementing the protocol below for what it turns (a new
 kind of report, such as a pull request's triage, adds its protocol and registry here), usually one
@@ -28,6 +31,7 @@ from reporter.alerts import Alert
 from reporter.digest import Digest, FindingsReport
 from reporter.errors import RenderError
 from reporter.format.email import EmailFormat
+from reporter.format.github import GithubFormat
 from reporter.format.html import HtmlFormat
 from reporter.format.json import JsonFormat
 from reporter.format.markdown import MarkdownFormat
@@ -36,6 +40,7 @@ from reporter.format.slack import SlackFormat
 from reporter.format.table import TableFormat
 from reporter.format.templates import Templates
 from reporter.format.text import TextFormat
+from reporter.triage import Triage
 
 T = TypeVar("T")
 
@@ -58,6 +63,12 @@ class FindingsFormat(Protocol):
     def findings(self, report: FindingsReport) -> str: ...
 
 
+class TriageFormat(Protocol):
+    """Turns the verdicts for pull-request runs into a payload."""
+
+    def triage(self, triage: Triage) -> str: ...
+
+
 DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
     "text": TextFormat,
     "markdown": MarkdownFormat,
@@ -65,6 +76,11 @@ DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
     "html": HtmlFormat,
     "slack": SlackFormat,
     "email": EmailFormat,
+}
+# What a channel can be sent of a digest: the pages above, and the GitHub issue plan (for no reader)
+CHANNEL_DIGEST_FORMATS: Mapping[str, Callable[[Templates], DigestFormat]] = {
+    **DIGEST_FORMATS,
+    "github": GithubFormat,
 }
 ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
     "text": TextFormat,
@@ -74,14 +90,23 @@ ALERT_FORMATS: Mapping[str, Callable[[Templates], AlertFormat]] = {
     "email": EmailFormat,
 }
 FINDINGS_FORMATS: Mapping[str, Callable[[], FindingsFormat]] = {"table": TableFormat, "json": JsonFormat}
+TRIAGE_FORMATS: Mapping[str, Callable[[Templates], TriageFormat]] = {
+    "text": TextFormat,
+    "markdown": GithubFormat,
+    "json": lambda _templates: JsonFormat(),
+}
 
 
 def digest_format(name: str, templates: Templates) -> DigestFormat:
-    return _pick(DIGEST_FORMATS, name, "digest")(templates)
+    return _pick(CHANNEL_DIGEST_FORMATS, name, "digest")(templates)
 
 
 def alert_format(name: str, templates: Templates) -> AlertFormat:
     return _pick(ALERT_FORMATS, name, "alert")(templates)
+
+
+def triage_format(name: str, templates: Templates) -> TriageFormat:
+    return _pick(TRIAGE_FORMATS, name, "triage")(templates)
 
 
 def _pick(registry: Mapping[str, T], name: str, what: str) -> T:
@@ -92,12 +117,16 @@ def _pick(registry: Mapping[str, T], name: str, what: str) -> T:
 
 __all__ = [
     "ALERT_FORMATS",
+    "CHANNEL_DIGEST_FORMATS",
     "DIGEST_FORMATS",
     "FINDINGS_FORMATS",
+    "TRIAGE_FORMATS",
     "AlertFormat",
     "DigestFormat",
     "FindingsFormat",
     "Templates",
+    "TriageFormat",
     "alert_format",
     "digest_format",
+    "triage_format",
 ]

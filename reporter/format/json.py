@@ -7,6 +7,7 @@ surrogate) is written as a ``\\uXXXX`` escape, so printing the JSON is as safe a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
+from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
 
 SCHEMA_VERSION = 2
+TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own
 _UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
@@ -30,6 +33,18 @@ class JsonFormat:
             "window_days": report.window_days,
             "findings": [finding_dict(f, links) for f in report.findings],
             "clusters": [cluster_dict(c, links) for c in report.clusters],
+        }
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+    def triage(self, triage: Triage) -> str:
+        """Verdicts for pull-request runs in the stable schema of docs/json-schema.md."""
+        links = Links(triage.web_url)
+        body = {
+            "schema_version": TRIAGE_SCHEMA_VERSION,
+            "generated_at": triage.generated_at.isoformat(),
+            "window_days": triage.window_days,
+            "runs": [_run(run, links) for run in triage.runs],
         }
         text = json.dumps(body, indent=2, ensure_ascii=False)
         return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
@@ -97,3 +112,47 @@ def _ref(ref: RunRef | None, links: Links) -> dict[str, Any] | None:
         "completed_at": ref.completed_at,
         "url": links.run(ref.run_id),
     }
+
+
+def _run(run: RunTriage, links: Links) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "attempt": run.attempt,
+        "pr_number": run.pr_number,
+        "platform": run.platform,
+        "commit_sha": run.commit_sha,
+        "status": run.status,
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "url": links.run(run.run_id),
+        "counts": {verdict.value: run.count(verdict) for verdict in Verdict},
+        "verdicts": [_verdict(v, links) for v in run.verdicts],
+    }
+
+
+def _verdict(verdict: SampleVerdict, links: Links) -> dict[str, Any]:
+    return {
+        "sample_id": verdict.sample_id,
+        "sample_name": verdict.sample_name,
+        "verdict": verdict.verdict.value,
+        "error_types": list(verdict.error_types),
+        "regression_ids": list(verdict.regression_ids),
+        "evidence": _evidence(verdict.evidence, links),
+        "links": {"sample": links.sample(verdict.sample_id)},
+    }
+
+
+def _evidence(evidence: Evidence, links: Links) -> dict[str, Any]:
+    """Every field of the evidence; runs as ``{run_id, commit_sha, completed_at, url}``."""
+    found: dict[str, Any] = {}
+    for item in dataclasses.fields(evidence):
+        value = getattr(evidence, item.name)
+        if isinstance(value, RunRef):
+            value = _ref(value, links)
+        elif isinstance(value, tuple) and value and isinstance(value[0], PullRun):
+            value = [{**dataclasses.asdict(run), "url": links.run(run.run_id)} for run in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        found[item.name] = value
+    if isinstance(evidence, NewEvidence):
+        found["failed_elsewhere"] = evidence.failed_elsewhere
+    return found

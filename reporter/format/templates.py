@@ -7,6 +7,8 @@ filter a template has to remember, and every string it is given first goes throu
     *.html.j2               HTML: Jinja's autoescaping
     *.mrkdwn.j2, slack.*    Slack mrkdwn: &, < and > escaped (mentions and links from the platform
                             stay text); ``tojson`` escapes the strings it is given the same way
+    *.github.md.j2          GitHub Markdown: every string an inline code span (``reporter.format.gfm``),
+                            which stops mentions, references and autolinks too
     *.md.j2                 Markdown (CommonMark): HTML escaped, Markdown syntax backslash-escaped
     anything else           plain text: nothing to escape
 
@@ -30,9 +32,10 @@ from markupsafe import Markup, escape
 import reporter
 from reporter.digest import Entry
 from reporter.errors import RenderError
+from reporter.format import gfm
 from reporter.format.shown import Shown, full, shown
 
-HTML, CHAT, MARKDOWN, TEXT = "html", "chat", "markdown", "text"
+HTML, CHAT, MARKDOWN, TEXT, GITHUB = "html", "chat", "markdown", "text", "github"
 # Markdown syntax a value could open inline: code, emphasis, links, tables, strikethrough; an
 # underscore only where it can (CommonMark never reads one between letters as emphasis)
 _MARKDOWN_SYNTAX = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_+|_+(?![^\W_])")
@@ -51,6 +54,8 @@ def policy(template: str) -> str:
         return HTML
     if name.endswith(".mrkdwn.j2") or name.startswith("slack."):
         return CHAT
+    if name.endswith(".github.md.j2"):
+        return GITHUB
     if name.endswith(".md.j2"):
         return MARKDOWN
     return TEXT
@@ -216,6 +221,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
 POLICY_FILTERS: dict[str, dict[str, Callable[..., Any]]] = {
     CHAT: {"tojson": _chat_json, "mrkdwn": _chat_trusted},
     MARKDOWN: {"join": _markdown_join},
+    GITHUB: {"sha": gfm.sha, "squares": lambda history: Markup(_squares(str(history)))},  # noqa: S704
 }
 
 
@@ -248,7 +254,7 @@ class Templates:
             env = jinja2.Environment(
                 loader=self.loader,
                 autoescape=kind != TEXT,  # noqa: S701 - plain text has nothing to escape
-                finalize=_markdown if kind == MARKDOWN else None,
+                finalize={MARKDOWN: _markdown, GITHUB: gfm.finalize}.get(kind),
                 undefined=jinja2.StrictUndefined,
                 trim_blocks=True,
                 lstrip_blocks=True,

@@ -7,6 +7,7 @@ from rich.cells import cell_len, chop_cells
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.format.templates import Links, Templates
+from reporter.triage import Triage
 
 COLUMNS = 100
 
@@ -22,6 +23,9 @@ class TextFormat:
 
     def alert(self, alert: Alert, web_url: str) -> str:
         return fit(self.templates.render("alert.txt.j2", a=alert, links=Links(web_url)))
+
+    def triage(self, triage: Triage) -> str:
+        return fit(self.templates.render("triage.txt.j2", t=triage, links=Links(triage.web_url)))
 
 
 def fit(text: str, columns: int = COLUMNS) -> str:

@@ -22,10 +22,12 @@ import sqlite3
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import Any
 
 from reporter import analysis, digest, grid, jobs
 from reporter.analysis import FAILING, FLAKY
@@ -115,44 +117,50 @@ def settings_for(path: Path, window_days: int) -> Settings:
 def whole_digest(settings: Settings, now: datetime) -> tuple[float, int]:
     """The nightly job's work: build the digest, then every format's payload; (seconds, bytes)."""
     began = time.perf_counter()
-    templates = Templates()
     with jobs.open_store(settings) as store:
         made = jobs.build_digest(settings, store, now)
-    size = sum(len(make(templates).digest(made)) for make in DIGEST_FORMATS.values())
-    return time.perf_counter() - began, size
+    payloads = jobs.digest_payloads(made, {name: name for name in DIGEST_FORMATS}, Templates())
+    return time.perf_counter() - began, sum(map(len, payloads.values()))
+
+
+STAGES: tuple[tuple[object, str, str], ...] = (  # (owner, function, stage): what the whole digest calls
+    (Store, "history", "load"),
+    (analysis, "analyse", "analyse"),
+    (grid, "grids", "grids"),
+    (digest, "build", "trend and digest"),
+    (jobs, "digest_payloads", "formats"),
+)
 
 
 def stages(settings: Settings, now: datetime) -> dict[str, float]:
-    """The same work stage by stage."""
-    marks = [time.perf_counter()]
+    """The same work, timed stage by stage: each stage's function wrapped in a stopwatch."""
+    spent: dict[str, float] = defaultdict(float)
+    originals = [(owner, name, stage, getattr(owner, name)) for owner, name, stage in STAGES]
+
+    def timed(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - began
+
+        return wrapper
+
+    for owner, name, stage, call in originals:
+        setattr(owner, name, timed(stage, call))
+    try:
+        whole_digest(settings, now)
+    finally:
+        for owner, name, _, call in originals:
+            setattr(owner, name, call)
     with jobs.open_store(settings) as store:
-        history = store.history(now - timedelta(days=settings.analysis.window_days))
-        marks.append(time.perf_counter())
-        result = analysis.analyse(history, settings.analysis)
-        marks.append(time.perf_counter())
-        grids = grid.grids(history, result)
-        marks.append(time.perf_counter())
-        period = jobs.period_of(settings, now)
-        past = store.outbox.digests(digest.trend_start(period), period)
-        made = digest.build(
-            result,
-            period=period,
-            generated_at=now,
-            window_days=settings.analysis.window_days,
-            web_url=settings.platform.web_url,
-            previous=store.outbox.last_digest(period),
-            names=history.sample_names,
-            grids=grids,
-            past=past,
-        )
-        marks.append(time.perf_counter())
-    names = ["load", "analyse", "grids", "trend and digest"]
-    templates = Templates()
-    for name, make in DIGEST_FORMATS.items():
-        make(templates).digest(made)
-        marks.append(time.perf_counter())
-        names.append(name)
-    return {name: marks[i + 1] - marks[i] for i, name in enumerate(names)}
+        made = jobs.build_digest(settings, store, now)
+    for name in DIGEST_FORMATS:  # and each format alone
+        began = time.perf_counter()
+        jobs.digest_payloads(made, {name: name}, Templates())
+        spent[name] = time.perf_counter() - began
+    return dict(spent)
 
 
 def per_day_trend(settings: Settings, now: datetime, days: int = digest.TREND_DAYS) -> float:

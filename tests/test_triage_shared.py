@@ -13,8 +13,8 @@ from reporter import jobs
 from reporter.config import Settings
 from reporter.simulator import PROFILES, Scenario, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
-from reporter.triage import InfraEvidence, Verdict
 from reporter.triage_jobs import TriageRequest, run_triage
+from reporter.triage_report import InfraEvidence, Verdict
 from tests.fakes import END, TOKEN, make_settings
 
 SHARED = ("partial_infrastructure", "category_outage")

@@ -15,7 +15,7 @@ from typing import Any
 from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
-from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
+from reporter.triage_report import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
 
 SCHEMA_VERSION = 2
 TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own

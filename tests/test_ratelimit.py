@@ -20,7 +20,7 @@ from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
-from tests.conftest import TOKEN, make_settings
+from tests.fakes import TOKEN, make_settings
 
 
 class Net:

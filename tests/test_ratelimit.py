@@ -74,7 +74,7 @@ class Net:
         self.free += 1
 
     def run(self, requests: int) -> list[Ticket]:
-        sent = []
+        sent: list[Ticket] = []
         while len(sent) < requests:
             if self.free == 0:
                 self.sleep(self.events[0][0] - self.now)

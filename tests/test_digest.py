@@ -25,7 +25,12 @@ def digest_of(pattern: str, previous: Digest | None = None, period: str = "2026-
 def built(pattern: str, **given: Any) -> Digest:
     """The digest of one sample's history ``pattern`` (x failed, . passed) on 2026-11-20 by default."""
     result = analyse(history(pattern), AnalysisSettings())
-    defaults = {"period": "2026-11-20", "generated_at": NOW, "window_days": 30, "web_url": "https://sp.example/"}
+    defaults = {
+        "period": "2026-11-20",
+        "generated_at": NOW,
+        "window_days": 30,
+        "web_url": "https://sp.example/",
+    }
     return build(result, **{**defaults, **given})
 
 

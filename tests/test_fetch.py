@@ -20,7 +20,7 @@ from reporter.errors import ResponseInvalid, RunChanged
 from reporter.fetch import References, fetch
 from reporter.models import Run
 from reporter.store import TestSet
-from tests.conftest import make_settings
+from tests.fakes import make_settings
 
 DONE = datetime(2026, 11, 10, 12, tzinfo=UTC)
 SUITE = 237  # regression tests on the real platform: three pages of 100

@@ -284,7 +284,11 @@ def test_migration_004_turns_ingested_runs_into_first_attempts(tmp_path: Path) -
         history = store.history(datetime(2026, 10, 1, tzinfo=UTC))
         kept = store._db.execute("SELECT COUNT(*) FROM run_tests WHERE run_id = 2").fetchone()[0]
     [record] = history.runs
-    assert (record.key, record.tested, record.failures) == ((1, 1), {10, 11}, {11: ("diff_mismatch",)})
+    assert (record.key, record.tested, record.failures) == (
+        (1, 1),
+        frozenset({10, 11}),
+        {11: ("diff_mismatch",)},
+    )
     assert record.failed_tests == {11: (TestFailure(2, "fail"),)}
     assert history.sample_tests == {10: (1,), 11: (2,)}
     assert kept == 0  # a run pending again had no finished attempt to keep

@@ -63,7 +63,7 @@ def made(names: dict[int, str], window: int = 30) -> Triage:
 
 def inline_tokens(markdown: str) -> list[tuple[str, str, dict[str, object]]]:
     parser = MarkdownIt("commonmark").enable("table")
-    found = []
+    found: list[tuple[str, str, dict[str, object]]] = []
     for block in parser.parse(markdown):
         if block.type == "html_block":
             found.append(("html_block", block.content.strip(), {}))

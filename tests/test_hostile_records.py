@@ -112,7 +112,11 @@ def setting(field: str, value: Any) -> Mutation:
 
 
 DESCRIPTIONS = [
-    ("created_at", "2026-11-19T10:00:00", "must carry a time zone (the API gives every time in UTC with an offset) (got '2026-11-19T10:00:00')"),
+    (
+        "created_at",
+        "2026-11-19T10:00:00",
+        "must carry a time zone (the API gives every time in UTC with an offset) (got '2026-11-19T10:00:00')",
+    ),
     ("completed_at", "0001-01-01T00:00:00+01:00", "should be between 1970 and 2200"),
     ("started_at", 1763546400, "should be an ISO 8601 timestamp with a time zone"),
     ("commit_sha", None, "must be text (got None)"),
@@ -215,7 +219,10 @@ def extra_run(run_id: int) -> Callable[[str, dict[str, str], Any], Any]:
     ("run_id", "complaint"),
     [
         (10**12, "GET /runs: field run_id: run 1000000000000 is beyond any run the platform accounts for"),
-        (2**63 + 5, "GET /runs: item at offset 0: field run_id: must be at most 9223372036854775807 (got 9223372036854775813)"),
+        (
+            2**63 + 5,
+            "GET /runs: item at offset 0: field run_id: must be at most 9223372036854775807 (got 9223372036854775813)",
+        ),
         (-3, "GET /runs: item at offset 0: field run_id: must be at least 1 (got -3)"),
     ],
 )

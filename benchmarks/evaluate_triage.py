@@ -28,7 +28,8 @@ from reporter import analysis, jobs
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.simulator import PROFILES, Scenario, generate
-from reporter.triage import Verdict, triage
+from reporter.triage import triage
+from reporter.triage_report import Verdict
 
 EXPECTED = {
     "flaky": Verdict.KNOWN_FLAKY,

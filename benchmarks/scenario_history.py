@@ -10,6 +10,7 @@ their exit codes), as ``poll`` stores them. Reported figures still come from the
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from reporter.history import History, RunRecord, TestFailure
 from reporter.simulator import Scenario
@@ -58,7 +59,7 @@ def _record(
     attempt: Attempt,
     number: int,
     shared: dict[frozenset[int], frozenset[int]],
-) -> tuple[RunRecord, list[dict[str, object]]] | None:
+) -> tuple[RunRecord, list[dict[str, Any]]] | None:
     now = attempt.completed_at
     status = run_status(run, now)
     if status in ("queued", "running"):
@@ -95,4 +96,4 @@ def _record(
         attempt=number,
         failed_tests={s: tuple(f) for s, f in failed.items()},
     )
-    return record, rows  # type: ignore[return-value]
+    return record, rows

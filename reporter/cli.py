@@ -7,8 +7,6 @@ Every error a user can see is a ``ReporterError``; ``main`` prints its message a
 from __future__ import annotations
 
 import json
-import tempfile
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
@@ -16,8 +14,9 @@ from typing import get_args
 import click
 from rich.console import Console
 
-from reporter import __version__, jobs
+from reporter import __version__, commands, jobs
 from reporter.analysis import Classification
+from reporter.cli_demo import demo, simulate
 from reporter.cli_options import DEFAULT_CONFIG, PAGE_FORMATS, global_options, page_format
 from reporter.config import Platform, Settings, load_settings, masked_dump
 from reporter.errors import (
@@ -35,8 +34,6 @@ from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
 
 DATE = click.DateTime(["%Y-%m-%d"])
-
-seed_option = click.option("--seed", default=7, show_default=True, help="Seed of the simulated history.")
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -93,7 +90,7 @@ def poll(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     with stop_on_signals(Interrupted.exit_code) as stop:
-        result = jobs.poll_once(settings, stop)
+        result = commands.poll_once(settings, stop)
     click.echo(f"poll: {jobs.poll_summary(result)}")
     if result.failed:
         raise RunsNotIngested(result.failed)
@@ -127,7 +124,7 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str | None, output: Path | No
     """
     settings = _settings(ctx)
     if dry_run or output:
-        rendered = jobs.preview_digest(settings, page_format(fmt, output))
+        rendered = commands.preview_digest(settings, page_format(fmt, output))
         if output:
             from reporter.deliver.file import write_atomically
 
@@ -141,9 +138,9 @@ def digest(ctx: click.Context, dry_run: bool, fmt: str | None, output: Path | No
             f"--format {fmt} applies to --dry-run or --output; what the channels get is set by "
             "channels.<name>.format in the configuration"
         )
-    result = jobs.digest_once(settings)
+    result = commands.digest_once(settings)
     click.echo(f"digest: {result.summary}", err=True)
-    waiting = jobs.outstanding(settings)
+    waiting = commands.outstanding(settings)
     if waiting:
         what = "1 delivery" if len(waiting) == 1 else f"{len(waiting)} deliveries"
         raise DeliveryError(
@@ -179,7 +176,7 @@ def flaky(
       reporter flaky
       reporter flaky --format json --classification flaky --platform linux
     """
-    report = jobs.findings(
+    report = commands.findings(
         _settings(ctx), platform=platform, classification=classification, since=_utc(since)
     )
     if report.hint:
@@ -234,7 +231,7 @@ def triage(
     if (len(run_ids) > 0) + (pr_number is not None) + (since is not None) != 1:
         raise click.UsageError("give run ids, or --pr N, or --since DATE (one of them)")
     settings = _settings(ctx)
-    outcome = jobs.triage_once(settings, TriageRequest(run_ids, pr_number, _utc(since)), comment=comment)
+    outcome = commands.triage_once(settings, TriageRequest(run_ids, pr_number, _utc(since)), comment=comment)
     click.echo(triage_format(fmt, Templates(settings.templates.directory)).triage(outcome.triage), nl=False)
     if comment:
         click.echo(f"triage: {outcome.comments} pull-request comments queued", err=True)
@@ -264,7 +261,7 @@ def backfill(ctx: click.Context, since: datetime | None, days: int | None) -> No
         raise click.UsageError("--since and --days both say where to start; give one of them")
     settings = _settings(ctx)
     with stop_on_signals(Interrupted.exit_code) as stop, progress_bar("backfill") as advance:
-        result = jobs.backfill(settings, _utc(since), days, advance, stop)
+        result = commands.backfill(settings, _utc(since), days, advance, stop)
     click.echo(f"backfill: {jobs.poll_summary(result)}")
 
 
@@ -287,120 +284,11 @@ def check_config(ctx: click.Context, online: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{ctx.obj['config']}: configuration is valid", err=True)
     if online:
-        lines, problems = jobs.check_online(settings)
+        lines, problems = commands.check_online(settings)
         for line in lines:
             click.echo(printable(line), err=True)
         if problems:
             raise CheckFailed("\n".join(problems))
-
-
-@cli.command()
-@seed_option
-@click.option("--days", default=14, show_default=True, help="Days of simulated CI history.")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path),
-    help="Where to keep state and digests (default: a new temporary directory).",
-)
-def demo(seed: int, days: int, directory: Path | None) -> None:
-    """Run the whole pipeline against an embedded simulated Sample Platform.
-
-    Starts the simulator on 127.0.0.1, polls it into a fresh SQLite file, analyses the runs,
-    prints the digest and writes it as text and HTML, then triages one pull-request run.
-    No network, no credentials.
-
-    \b
-    Example:
-      reporter demo --seed 7 --dir ./demo
-    """
-    from reporter.demo import run_demo
-    from reporter.progress import progress_bar
-
-    target = directory or Path(tempfile.mkdtemp(prefix="reporter-demo-"))
-    with progress_bar("polling the simulated platform") as advance:
-        outcome = run_demo(target, seed=seed, days=days, progress=advance)
-    click.echo("")
-    click.echo(f"Ingested {outcome.runs_ingested} runs with {outcome.requests} API requests.")
-    for kind in (Classification.FLAKY, Classification.FAILING):
-        found, truth = outcome.found[kind], outcome.truth[kind]
-        click.echo(
-            f"{kind}: found {len(found)}, of which {len(found & truth)} match the simulator's "
-            f"ground truth ({len(truth)} planted)"
-        )
-    if outcome.triage is not None:
-        from reporter.format.text import TextFormat
-
-        click.echo("")
-        click.echo(TextFormat(Templates()).triage(outcome.triage))
-    click.echo(f"Digest (text): {outcome.text_path}")
-    click.echo(f"Digest (HTML): {outcome.html_path}")
-    if outcome.triage_path is not None:
-        click.echo(f"Triage:        {outcome.triage_path}")
-    click.echo(f"State:         {outcome.state_path}")
-
-
-@cli.command()
-@click.option("--port", default=8080, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-@seed_option
-@click.option(
-    "--days",
-    type=click.IntRange(1, 3650),
-    default=None,
-    help="Days of history [default: 14, or the profile's].",
-)
-@click.option(
-    "--profile",
-    "profile_name",
-    default=None,
-    help="A named history: small, quiet, realistic, noisy, large or hard (shared causes, bursts, clusters).",
-)
-@click.option("--token", default="sim-token", show_default=True, help="Bearer token the simulator accepts.")
-@click.option("--rate-limit", default=120, show_default=True, help="Requests per window per token.")
-@click.option("--window", default=60.0, show_default=True, help="Rate-limit window in seconds.")
-@click.option("--error-rate", default=0.0, help="Share of requests answered 503.")
-@click.option("--drop-rate", default=0.0, help="Share of connections dropped without an answer.")
-@click.option("--malformed-rate", default=0.0, help="Share of answers with a truncated JSON body.")
-@click.option("--latency", default=0.0, help="Seconds added to every answer.")
-def simulate(
-    port: int,
-    seed: int,
-    days: int | None,
-    profile_name: str | None,
-    token: str,
-    rate_limit: int,
-    window: float,
-    error_rate: float,
-    drop_rate: float,
-    malformed_rate: float,
-    latency: float,
-) -> None:
-    """Serve a simulated Sample Platform until interrupted, to point tools at.
-
-    \b
-    Example:
-      reporter simulate --port 8080 --seed 7
-      reporter simulate --profile hard --days 30
-      SAMPLE_PLATFORM_TOKEN=sim-token reporter --config sim.yaml poll
-    """
-    from dataclasses import replace
-
-    from reporter.demo import serve_simulation
-    from reporter.simulator import Faults, Profile
-    from reporter.simulator.scenario import PROFILES
-
-    if profile_name is not None and profile_name not in PROFILES:
-        raise click.BadParameter(
-            f"{profile_name!r}; choose one of {', '.join(PROFILES)}", param_hint="--profile"
-        )
-    profile = PROFILES[profile_name] if profile_name else Profile(days=14)
-    profile = replace(profile, days=days) if days is not None else profile
-    faults = Faults(error_rate, drop_rate, malformed_rate, latency, seed)
-    with serve_simulation(
-        profile, seed=seed, token=token, rate_limit=rate_limit, window=window, faults=faults, port=port
-    ) as base_url:
-        click.echo(f"Simulated Sample Platform at {base_url} (token {token!r}); Ctrl-C stops it.")
-        threading.Event().wait()
 
 
 @cli.command()
@@ -429,7 +317,7 @@ def status(ctx: click.Context, fmt: str, check: bool) -> None:
       reporter status
       reporter status --format json --check
     """
-    report = jobs.status(_settings(ctx))
+    report = commands.status(_settings(ctx))
     text = report.to_json() if fmt == "json" else "\n".join(printable(line) for line in report.lines())
     click.echo(text, nl=fmt != "json")
     failure = report.check_error() if check else None
@@ -452,6 +340,8 @@ def run(ctx: click.Context) -> None:
     serve(_settings(ctx))
 
 
+cli.add_command(demo)
+cli.add_command(simulate)
 for _command in cli.commands.values():
     global_options(_command)
 

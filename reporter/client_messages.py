@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reporter.config import TOKEN_VARIABLE, PlatformSettings
@@ -13,6 +14,7 @@ from reporter.errors import (
     ScopeMissing,
     TokenRejected,
 )
+from reporter.format.shown import clip, one_line
 
 # How OpenSSL versions report a TLS handshake answered in plain HTTP (https:// to an http port).
 PLAIN_HTTP_SIGNS = (
@@ -125,3 +127,58 @@ def client_error(status: int, body: dict[str, Any], path: str, run_id: int | Non
     fields: dict[str, Any] = raw_fields if isinstance(raw_fields, dict) else {}
     named = "; ".join(f"{k}: {v}" for k, v in fields.items())
     return RequestRejected(f"{where}: HTTP {status} {message} {named}".strip(), endpoint=path, run_id=run_id)
+
+
+_LIMITS = {  # pydantic's bound errors: the context key holding the bound, and the words for it
+    "greater_than": ("gt", "must be greater than {}"),
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "string_too_long": ("max_length", "must be at most {} characters long"),
+    "string_too_short": ("min_length", "must be at least {} characters long"),
+    "too_long": ("max_length", "must list at most {} items"),
+}
+_RECORD_KINDS = {
+    "missing": "is missing",
+    "timezone_aware": "must carry a time zone (the API gives every time in UTC with an offset)",
+    "datetime_parsing": "must be an ISO 8601 timestamp with a time zone",
+    "datetime_from_date_parsing": "must be an ISO 8601 timestamp with a time zone",
+    "datetime_type": "must be an ISO 8601 timestamp with a time zone",
+    "string_type": "must be text",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+def record_problem(error: Mapping[str, Any]) -> str:
+    """What is wrong with one field of an API record, in plain words, with the value it had.
+
+    ``error`` is one of pydantic's validation errors; its wording is not shown.
+    """
+    kind, context = str(error["type"]), error.get("ctx") or {}
+    if kind in _LIMITS:
+        key, words = _LIMITS[kind]
+        problem = words.format(context.get(key, "the documented bound"))
+    elif kind == "literal_error":
+        problem = f"must be {context.get('expected', 'one of the documented values')}"
+    elif kind in {"value_error", "assertion_error"} and "error" in context:
+        problem = str(context["error"])
+    else:
+        problem = _RECORD_KINDS.get(kind) or str(error["msg"]).replace("Input should be", "must be")
+    return problem if kind == "missing" else f"{problem} (got {_value(error.get('input'))})"
+
+
+def _value(value: Any) -> str:
+    """A value from an answer as a message shows it: printable, one line, short."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    return clip(one_line(repr(value)), 60)

@@ -19,8 +19,8 @@ from reporter.format import Templates
 from reporter.format.text import TextFormat
 from reporter.simulator import Faults, Profile, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
-from reporter.triage import Triage
 from reporter.triage_jobs import TriageRequest, run_triage
+from reporter.triage_report import Triage
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the embedded simulator's own token, not a secret
 

@@ -1,17 +1,18 @@
-"""Where the stages meet: one function per command, over poll, digest and delivery jobs on a store.
+"""Where the stages meet: the poll, digest, alert and delivery jobs, each on an open store.
 
-The command functions (``poll_once``, ``digest_once``, ``preview_digest``, ``findings``, ``backfill``,
-``triage_once``, ``check_online``, ``status``) take the settings and open the state themselves; the
-CLI calls one each. The jobs below them take an open store and are what the scheduler and the demo run.
+``poll`` ingests and then alerts and triages what is new; ``run_digest`` analyses the window, makes
+the digest once per period and delivers it; ``retry_deliveries`` sends what the outbox still holds.
+The scheduler, the demo and the commands (``reporter.commands``, one per CLI command) all run these.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,8 +24,6 @@ from reporter.errors import Interrupted, ReporterError, StoreError
 from reporter.format import Templates, alert_format, digest_format
 from reporter.history import History
 from reporter.lock import exclusive
-from reporter.status import Status
-from reporter.status import read as read_status
 from reporter.store import Store
 
 logger = logging.getLogger(__name__)
@@ -61,158 +60,6 @@ def writer(settings: Settings, purpose: str) -> Iterator[Store]:
     """The state for writing: fails at once, naming the holder, if another process writes it."""
     with exclusive(settings.state.path, purpose), open_store(settings) as store:
         yield store
-
-
-# -- commands -----------------------------------------------------------------------------------
-def poll_once(settings: Settings, stop: threading.Event | None = None) -> ingest.PollResult:
-    """``reporter poll``: one polling cycle, then the deliveries due; ``stop`` ends it early."""
-    with writer(settings, "poll") as store:
-        result = poll(settings, store, stop=stop)
-        _stopped(stop, result)
-        retry_deliveries(settings, store)
-    return result
-
-
-def digest_once(settings: Settings) -> DigestResult:
-    """``reporter digest``: this period's digest, made and delivered once."""
-    with writer(settings, "digest") as store:
-        return run_digest(settings, store)
-
-
-def preview_digest(settings: Settings, fmt: str) -> str:
-    """``reporter digest --dry-run/--output``: the digest in one format; nothing sent or recorded."""
-    with open_store(settings) as store:  # only reads: no writer lock needed
-        made = build_digest(settings, store)
-    return digest_format(fmt, Templates(settings.templates.directory)).digest(made)
-
-
-def findings(
-    settings: Settings,
-    *,
-    platform: str | None = None,
-    classification: str | None = None,
-    since: datetime | None = None,
-) -> digest.FindingsReport:
-    """``reporter flaky``: the current findings, highest score first, optionally filtered."""
-    now = datetime.now(UTC)
-    with open_store(settings) as store:
-        _, result = analyse(settings, store, now, since)
-        stored = store.counts().get("ingested", 0)
-    chosen = [
-        f
-        for f in result.findings
-        if (platform is None or f.platform == platform)
-        and (classification is None or f.classification == classification)
-    ]
-    shown = {(f.sample_id, f.platform) for f in chosen}
-    clusters = [c for c in result.clusters if any((s, c.platform) in shown for s in c.sample_ids)]
-    hint = (
-        ""
-        if chosen
-        else _nothing_found(
-            settings, stored, result.runs_analysed, classification, bool(platform or classification)
-        )
-    )
-    return digest.FindingsReport(
-        chosen, now, settings.analysis.window_days, settings.platform.web_url, hint=hint, clusters=clusters
-    )
-
-
-def _nothing_found(
-    settings: Settings, stored: int, analysed: int, classification: str | None, filtered: bool
-) -> str:
-    """Why ``reporter flaky`` shows nothing, and what to do about it."""
-    if stored == 0:
-        return (
-            f"no run ingested yet in {settings.state.path}: run `reporter poll` first "
-            "(or `reporter backfill --days 30` for the history)"
-        )
-    if analysed == 0:
-        return (
-            "no finished run in the window was analysed: run `reporter poll`, "
-            "or look further back with --since"
-        )
-    if classification == "stable":
-        return "no stable findings: stable lists samples that failed in the window too rarely to call flaky"
-    return f"no findings among {analysed} runs analysed" + (" with these filters" if filtered else "")
-
-
-def backfill(
-    settings: Settings,
-    since: datetime | None,
-    days: int | None,
-    progress: ingest.Progress | None = None,
-    stop: threading.Event | None = None,
-) -> ingest.PollResult:
-    """``reporter backfill``: ingest runs created since a date, or in the last ``days`` (the window)."""
-    start = since or datetime.now(UTC) - timedelta(days=days or settings.analysis.window_days)
-    with writer(settings, "backfill") as store:
-        result = poll(settings, store, since=start, progress=progress, stop=stop)
-    _stopped(stop, result)
-    return result
-
-
-def _stopped(stop: threading.Event | None, result: ingest.PollResult) -> None:
-    """A command stopped by a signal ends with ``Interrupted`` (exit 130), saying what it did."""
-    if stop is not None and stop.is_set():
-        raise Interrupted(f"stopped: {poll_summary(result)}; the next poll continues")
-
-
-def triage_once(
-    settings: Settings, request: triage_jobs.TriageRequest, *, comment: bool = False
-) -> triage_jobs.TriageOutcome:
-    """``reporter triage``: fetch the runs not stored yet, judge them; with ``comment``, post comments."""
-    fetched = fetch_runs(settings, request.run_ids) if request.run_ids else []
-    with writer(settings, "triage") if comment else open_store(settings) as store:
-        outcome = triage_jobs.run_triage(settings, store, request, comment=comment)
-    return replace(outcome, problems=tuple(dict.fromkeys([*fetched, *outcome.problems])))
-
-
-def check_online(settings: Settings) -> tuple[list[str], list[str]]:
-    """``reporter check-config --online``: reach the API and every channel that can be probed.
-
-    Returns what works and what does not; each check lives beside what it checks.
-    """
-    from reporter.deliver.email import EmailChannel
-    from reporter.deliver.github import GithubChannel
-    from reporter.deliver.slack import SlackChannel
-
-    lines: list[str] = []
-    problems: list[str] = []
-    try:
-        with PlatformClient(settings.platform) as client:
-            found = client.reachability()
-        lines.append(found.describe())
-        problems += found.problems()
-    except ReporterError as exc:
-        problems.append(str(exc))
-    probed = [c for c in channels_from(settings) if isinstance(c, SlackChannel | EmailChannel)]
-    github = settings.channels.github
-    for channel in [*probed, *([GithubChannel(github)] if github else [])]:  # GitHub even if off
-        try:
-            lines.append(channel.check())
-        except ReporterError as exc:
-            problems.append(str(exc))
-    return lines, problems
-
-
-def status(settings: Settings, now: datetime | None = None) -> Status:
-    """``reporter status``: jobs' outcomes, the data's freshness, the next poll and digest, the outbox."""
-    with open_store(settings) as store:
-        return read_status(settings, store, now or datetime.now(UTC))
-
-
-def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
-    """Deliveries not done: items still pending, and recent failures for good (``digest`` exits 6).
-
-    Items waiting for a channel that is no longer configured are left out: nothing can send them.
-    """
-    from reporter.status import configured, describe, outstanding
-
-    channels = configured(settings)
-    with open_store(settings) as store:
-        items = [item for item in store.outbox.items(("pending", "failed")) if item.channel in channels]
-    return [describe(item) for item in outstanding(items, now or datetime.now(UTC))]
 
 
 # -- jobs on an open store ----------------------------------------------------------------------
@@ -298,12 +145,30 @@ def _notify(settings: Settings, store: Store, notice: watch.Notice | None) -> No
         deliver_pending(store, chosen)
 
 
+@contextmanager
+def acyclic() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a history is read, analysed and formatted.
+
+    That work makes millions of small objects without cycles (records, tuples, findings), freed by
+    reference counting alone; the collector would walk them over and over for nothing (a sixth of a
+    year's digest). It is switched back on after, if it was on before.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def analyse(
     settings: Settings, store: Store, now: datetime | None = None, since: datetime | None = None
 ) -> tuple[History, analysis.Analysis]:
     now = now or datetime.now(UTC)
-    history = store.history(since or now - timedelta(days=settings.analysis.window_days))
-    return history, analysis.analyse(history, settings.analysis)
+    with acyclic():
+        history = store.history(since or now - timedelta(days=settings.analysis.window_days))
+        return history, analysis.analyse(history, settings.analysis)
 
 
 def period_of(settings: Settings, now: datetime) -> str:
@@ -312,9 +177,17 @@ def period_of(settings: Settings, now: datetime) -> str:
 
 
 def build_digest(settings: Settings, store: Store, now: datetime | None = None) -> digest.Digest:
+    """The digest of the window ending ``now``: findings, grids, trend, changes and freshness."""
     now = now or datetime.now(UTC)
+    with acyclic():
+        history, result = analyse(settings, store, now)
+        return _digest_of(settings, store, now, history, result)
+
+
+def _digest_of(
+    settings: Settings, store: Store, now: datetime, history: History, result: analysis.Analysis
+) -> digest.Digest:
     period = period_of(settings, now)
-    history, result = analyse(settings, store, now)
     newest = max((run.completed_at for run in history.runs if run.completed_at), default=None)
     return digest.build(
         result,
@@ -357,8 +230,8 @@ def run_digest(
             logger.info("digest %s was already queued; delivering what is still pending", period)
         else:
             made = build_digest(settings, store, now)
-            templates = templates or Templates(settings.templates.directory)
-            payloads = {c.name: digest_format(c.format, templates).digest(made) for c in channels if c.format}
+            formats = {c.name: c.format for c in channels if c.format}
+            payloads = digest_payloads(made, formats, templates or Templates(settings.templates.directory))
             store.outbox.enqueue(period, made.state(), payloads)
         result = DigestResult(period, made, deliver_pending(store, channels))
     except Exception as exc:
@@ -368,6 +241,12 @@ def run_digest(
     watch.record(store, "digest", "failed" if failed else "ok", "; ".join((result.summary, *failed)))
     logger.info("digest: %s", result.summary)
     return result
+
+
+def digest_payloads(made: digest.Digest, formats: Mapping[str, str], templates: Templates) -> dict[str, str]:
+    """The digest in each channel's format: ``formats`` maps a channel's name to its format's."""
+    with acyclic():
+        return {name: digest_format(fmt, templates).digest(made) for name, fmt in formats.items()}
 
 
 def retry_deliveries(settings: Settings, store: Store) -> DeliveryReport:

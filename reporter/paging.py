@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from reporter.client_messages import record_problem
 from reporter.errors import RecordInvalid, ResponseInvalid
 from reporter.models import ID_MAX, ApiModel, Page
 
@@ -131,9 +132,8 @@ def parse(model: type[M], body: Any, path: str, run_id: int | None) -> M:
 def _invalid(exc: ValidationError, path: str, about: str, prefix: str, run_id: int | None) -> RecordInvalid:
     first = exc.errors()[0]
     field = ".".join([prefix, *map(str, first["loc"])] if prefix else map(str, first["loc"]))
-    return RecordInvalid(
-        f"GET /{path}{about}: field {field or '(body)'}: {first['msg']}", endpoint=path, run_id=run_id
-    )
+    message = f"GET /{path}{about}: field {field or '(body)'}: {record_problem(first)}"
+    return RecordInvalid(message, endpoint=path, run_id=run_id)
 
 
 def _usable_id(value: Any) -> int | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 from reporter.history import RunRecord, TestFailure
-
-_SCOPE = "JOIN attempts a USING (run_id, attempt) JOIN runs r USING (run_id) WHERE r.state != 'filtered'"
 
 
 def when(text: str | None) -> datetime | None:
@@ -20,17 +21,22 @@ def read(db: sqlite3.Connection, condition: str, params: tuple[object, ...]) -> 
     """The attempts matching ``condition`` (on ``a``, the attempt, and ``r``, its run), oldest first.
 
     Runs later filtered out by the configuration are left out; a run pending again after a restart
-    keeps its finished attempts.
+    keeps its finished attempts. The attempts are read first; their failing results and errors then
+    come from one pass over the run ids they span, kept only for those attempts (no join per row).
     """
-    failed, regressions = _failed_tests(db, condition, params)
-    failures = _failures(db, condition, params)
-    shared: dict[str, frozenset[int]] = {}
     rows = db.execute(
         "SELECT a.run_id, a.attempt, r.platform, r.commit_sha, r.branch, r.pr_number, r.test_type, "
         "a.status, a.created_at, a.completed_at, a.tested FROM attempts a JOIN runs r USING (run_id) "
         f"WHERE r.state != 'filtered' AND {condition} ORDER BY a.run_id, a.attempt",
         params,
-    )
+    ).fetchall()
+    if not rows:
+        return []
+    keys = {(row[0], row[1]) for row in rows}
+    span = (rows[0][0], rows[-1][0])
+    failed, regressions = _failed_tests(db, keys, span)
+    failures = _failures(db, keys, span)
+    shared: dict[str, frozenset[int]] = {}
     return [
         RunRecord(
             run_id=row[0],
@@ -66,63 +72,80 @@ def regression_tests(db: sqlite3.Connection) -> tuple[dict[int, frozenset[str]],
 
 
 Key = tuple[int, int]
+_BY_ATTEMPT = itemgetter(0, 1)
 
 
 def _failed_tests(
-    db: sqlite3.Connection, condition: str, params: tuple[object, ...]
+    db: sqlite3.Connection, keys: set[Key], span: tuple[int, int]
 ) -> tuple[dict[Key, dict[int, tuple[TestFailure, ...]]], dict[Key, dict[int, tuple[int, ...]]]]:
-    """Per attempt and failing sample: how each of its tests failed, and their ids, ascending.
+    """Per attempt in ``keys`` and failing sample: how each of its tests failed, and their ids, ascending.
 
-    The same test failing the same way in many runs shares one ``TestFailure``.
+    The same test failing the same way in many runs shares one ``TestFailure`` (and the one-test
+    tuples holding it and its id). The rows come in index order (run, attempt, regression test),
+    read from the index alone (migration 007).
     """
     tests: dict[Key, dict[int, tuple[TestFailure, ...]]] = {}
     ids: dict[Key, dict[int, tuple[int, ...]]] = {}
-    shared: dict[tuple[int, str, int | None, int | None], TestFailure] = {}
-    per_test: dict[int, tuple[TestFailure, ...]] = {}
-    per_id: dict[int, tuple[int, ...]] = {}
-    last: Key = (0, 0)
-    for run_id, attempt, sample_id, regression_id, status, exit_code, expected_rc in db.execute(
-        "SELECT t.run_id, t.attempt, t.sample_id, t.regression_id, t.status, t.exit_code, t.expected_rc "
-        f"FROM run_tests t {_SCOPE} AND t.status != 'pass' AND t.status IN ('fail', 'missing_output') "
-        f"AND {condition} ORDER BY t.run_id, t.attempt, t.regression_id",
-        params,
-    ):
-        if sample_id is None:
+    shared: dict[tuple[int, str, int | None, int | None], tuple[tuple[TestFailure], tuple[int]]] = {}
+    rows = db.execute(
+        "SELECT run_id, attempt, sample_id, regression_id, status, exit_code, expected_rc FROM run_tests "
+        "WHERE status != 'pass' AND status IN ('fail', 'missing_output') AND run_id BETWEEN ? AND ? "
+        "AND sample_id IS NOT NULL ORDER BY run_id, attempt, regression_id",
+        span,
+    )
+    for key, group in groupby(rows, _BY_ATTEMPT):
+        if key not in keys:
             continue
-        if (run_id, attempt) != last:
-            last = (run_id, attempt)
-            per_test, per_id = tests[last], ids[last] = {}, {}
-        signature = (regression_id, status, exit_code, expected_rc)
-        failure = shared.get(signature)
-        if failure is None:
-            failure = shared[signature] = TestFailure(*signature)
-        if sample_id in per_test:
-            per_test[sample_id] += (failure,)
-            per_id[sample_id] += (regression_id,)
-        else:
-            per_test[sample_id], per_id[sample_id] = (failure,), (regression_id,)
+        per_test: dict[int, tuple[TestFailure, ...]] = {}
+        per_id: dict[int, tuple[int, ...]] = {}
+        for row in group:
+            signature = row[3:]
+            one = shared.get(signature)
+            if one is None:
+                failure = TestFailure(*signature)
+                one = shared[signature] = ((failure,), (failure.regression_id,))
+            sample_id = row[2]
+            if sample_id in per_test:
+                per_test[sample_id] += one[0]
+                per_id[sample_id] += one[1]
+            else:
+                per_test[sample_id], per_id[sample_id] = one
+        tests[key], ids[key] = per_test, per_id
     return tests, ids
 
 
 def _failures(
-    db: sqlite3.Connection, condition: str, params: tuple[object, ...]
+    db: sqlite3.Connection, keys: set[Key], span: tuple[int, int]
 ) -> dict[Key, dict[int, tuple[str, ...]]]:
-    """Per attempt, each failing sample's error types, in name order."""
-    failures: dict[Key, dict[int, tuple[str, ...]]] = defaultdict(dict)
-    for run_id, attempt, sample_id in db.execute(
-        f"SELECT e.run_id, e.attempt, e.sample_id FROM sample_errors e {_SCOPE} AND {condition}", params
+    """Per attempt in ``keys``, each failing sample's error types, in name order."""
+    failures: dict[Key, dict[int, tuple[str, ...]]] = {}
+    for run_id, attempt, sample_ids in db.execute(  # one row an attempt: far fewer values to convert
+        "SELECT run_id, attempt, group_concat(sample_id) FROM sample_errors WHERE run_id BETWEEN ? AND ? "
+        "GROUP BY run_id, attempt",
+        span,
     ):
-        failures[(run_id, attempt)][sample_id] = ()
-    for run_id, attempt, error_type, sample_ids in db.execute(
-        f"SELECT e.run_id, e.attempt, e.error_type, e.sample_ids FROM type_errors e {_SCOPE} AND {condition} "
-        "ORDER BY e.error_type",
-        params,
-    ):
-        found = failures.get((run_id, attempt), {})
-        for sample_id in json.loads(sample_ids):
-            if sample_id in found:
-                found[sample_id] = (*found[sample_id], error_type)  # in name order, thanks to ORDER BY
+        if (run_id, attempt) in keys:
+            failures[(run_id, attempt)] = dict.fromkeys(sorted(map(int, sample_ids.split(","))), ())
+    rows = db.execute(
+        "SELECT run_id, attempt, error_type, sample_ids FROM type_errors WHERE run_id BETWEEN ? AND ? "
+        "ORDER BY run_id, attempt, error_type",
+        span,
+    )
+    for key, group in groupby(rows, _BY_ATTEMPT):
+        if key in failures:
+            _add_types(failures[key], group)
     return failures
+
+
+def _add_types(found: dict[int, tuple[str, ...]], listed: Iterable[tuple[int, int, str, str]]) -> None:
+    """Give one attempt's failing samples the error types that list them, in name order."""
+    for number, (_, _, error_type, sample_ids) in enumerate(listed):
+        hit = found.keys() & json.loads(sample_ids)
+        if number == 0:  # every sample still has no type: one shared tuple for all of them
+            found.update(dict.fromkeys(hit, (error_type,)))
+        else:
+            for sample_id in hit:
+                found[sample_id] += (error_type,)
 
 
 def _tested(shared: dict[str, frozenset[int]], text: str | None) -> frozenset[int]:

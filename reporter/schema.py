@@ -193,4 +193,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         )
     """,
     ),
+    (
+        # The failing results hold every column the history reads: a year loads from this index alone.
+        "007_failed_results_index",
+        """
+        DROP INDEX run_tests_failed;
+        CREATE INDEX run_tests_failed
+            ON run_tests (run_id, attempt, regression_id, sample_id, status, exit_code, expected_rc)
+            WHERE status != 'pass'
+    """,
+    ),
 )

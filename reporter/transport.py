@@ -126,7 +126,10 @@ def deadline_transport(
     transport = httpx.HTTPTransport(
         verify=verify, limits=httpx.Limits(max_connections=max_connections), proxy=_proxy_for(base_url)
     )
-    transport._pool._network_backend = backend  # the pool opens every connection through it
+    pool = getattr(transport, "_pool", None)  # httpx offers no public seam for the network backend
+    if not hasattr(pool, "_network_backend"):  # a newer httpx: fail loudly, never run without deadline
+        raise RuntimeError(f"httpx {httpx.__version__} has no connection pool backend to set; pin httpx")
+    pool._network_backend = backend  # type: ignore[union-attr]  # every connection opens through it
     return transport
 
 

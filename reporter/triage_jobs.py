@@ -1,6 +1,6 @@
 """Pull-request triage as jobs on an open store: the runs a request names, judged; comments queued.
 
-``run_triage`` serves ``reporter triage`` (through ``jobs.triage_once``), ``triage_new_runs`` runs
+``run_triage`` serves ``reporter triage`` (through ``commands.triage_once``), ``triage_new_runs`` runs
 after each poll. Both judge from one analysis of the stored window (``reporter.triage``) and, with
 ``channels.github.pr_comments``, queue one comment payload per pull request and run attempt in the
 outbox, then deliver it.
@@ -19,6 +19,7 @@ from reporter.format import Templates
 from reporter.format.github import GithubFormat
 from reporter.history import History, RunRecord
 from reporter.store import KnownRun, Store
+from reporter.triage_report import Triage
 
 logger = logging.getLogger(__name__)
 RECENT = timedelta(days=2)  # a poll comments on pull-request runs completed this recently
@@ -37,7 +38,7 @@ class TriageRequest:
 class TriageOutcome:
     """The triage, the runs that could not be triaged (and why), and pull-request comments queued."""
 
-    triage: triage.Triage
+    triage: Triage
     problems: tuple[str, ...]
     comments: int
 
@@ -58,7 +59,7 @@ def run_triage(
     result = analysis.analyse(history, settings.analysis)
     chosen, problems = _chosen(store, history, request)
     judged = triage.triage(history, result, chosen, settings.analysis)
-    report = triage.Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
+    report = Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
     pulls = {run.pr_number for run in chosen if run.pr_number is not None}
     queued = queue_comments(settings, store, history, result, pulls, now) if comment else 0
     return TriageOutcome(report, tuple(problems), queued)
@@ -109,7 +110,7 @@ def queue_comments(
         if not latest:
             continue
         judged = triage.triage(history, result, latest, settings.analysis)
-        report = triage.Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
+        report = Triage(now, judged, settings.platform.web_url, settings.analysis.window_days)
         covered = "-".join(f"{r}.{a}" for r, a in sorted((run.key for run in latest), reverse=True))
         payload = form.comment(report, pr_number, github.repository)
         queued += store.outbox.queue(f"pr-{pr_number}-runs-{covered}", {"github": payload})

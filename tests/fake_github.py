@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,7 +186,7 @@ class FakeGithub:
         if not path.startswith(repo + "/") and path != repo:
             return 404, {"message": "Not Found"}, {}
         rest = path[len(repo) :]
-        routes = [
+        routes: list[tuple[str, str, Callable[..., tuple[int, Any, dict[str, str]]]]] = [
             ("GET", r"", self._repo),
             ("GET", r"/issues/(\d+)/comments", self._list_comments),
             ("POST", r"/issues/(\d+)/comments", self._add_comment),

@@ -6,6 +6,7 @@ of them into fixtures.
 
 from __future__ import annotations
 
+import email.message
 import json
 import re
 import socket
@@ -93,7 +94,7 @@ def run(
     sha: str,
     failing: set[int],
     *,
-    tested: set[int] = frozenset(),
+    tested: set[int] | frozenset[int] = frozenset(),
     platform: str = "linux",
     status: str | None = None,
     pr: int | None = None,
@@ -132,7 +133,7 @@ SCOPES = {  # the bot token scope each Web API method needs (public channels)
     "conversations.history": "channels:history",
     "conversations.replies": "channels:history",
 }
-BAD_GATEWAY = (
+BAD_GATEWAY: tuple[int, str, dict[str, str]] = (
     502,
     "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
     {},
@@ -312,21 +313,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def smtp_controller(**options: Any) -> Any:
+class Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[email.message.Message] = []
+
+    def handle_message(self, message: email.message.Message) -> None:
+        self.messages.append(message)
+
+
+class SmtpServer(Controller):
+    def __init__(self, inbox: Inbox, **options: Any) -> None:
+        super().__init__(inbox, hostname="127.0.0.1", port=free_port(), **options)
+        self.inbox = inbox
+
+
+def smtp_controller(**options: Any) -> SmtpServer:
     """An aiosmtpd server on loopback; ``controller.inbox.messages`` keeps what it receives."""
-
-    class Inbox(Message):
-        def __init__(self) -> None:
-            super().__init__()
-            self.messages: list[Any] = []
-
-        def handle_message(self, message: Any) -> None:
-            self.messages.append(message)
-
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
-    controller.inbox = inbox
-    return controller
+    return SmtpServer(Inbox(), **options)
 
 
 # -- reports with every section, and hostile ones ----------------------------------------------

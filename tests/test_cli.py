@@ -313,7 +313,7 @@ def test_exclusive_backfill_options_are_refused(capsys: pytest.CaptureFixture[st
 def test_every_option_of_every_command_has_help() -> None:
     from reporter.cli import cli
 
-    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+    for name, command in cli.commands.items():
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"reporter {name} {param.opts[0]} has no help"

@@ -152,7 +152,7 @@ def test_missing_field_names_endpoint_run_and_field(tmp_path: Path) -> None:
     with PlatformClient(settings.platform, transport=transport, sleep=no_sleep) as client:
         with pytest.raises(ResponseInvalid) as caught:
             client.run(5)
-    assert str(caught.value) == "GET /runs/5 (run 5): field status: Field required"
+    assert str(caught.value) == "GET /runs/5 (run 5): field status: is missing"
 
 
 def test_unknown_status_is_tolerated(tmp_path: Path) -> None:

@@ -20,8 +20,7 @@ from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.errors import ConfigError, PlatformUnreachable, RateLimited, ResponseInvalid
 from reporter.transport import MAX_BODY
-from tests.conftest import TOKEN, make_settings
-from tests.fakes import QuietHTTPServer
+from tests.fakes import TOKEN, QuietHTTPServer, make_settings
 
 RUN = {"run_id": 1, "status": "pass", "platform": "linux", "repository": "a/b", "commit_sha": "0" * 40}
 Behaviour = Callable[[BaseHTTPRequestHandler], None]

@@ -139,3 +139,32 @@ def test_an_html_page_with_200_names_the_url_after_its_retries(tmp_path: Path) -
         site.close()
     assert "HTTP 200 with a text/html page, not the Sample Platform API's JSON" in str(caught.value)
     assert site.requests == 2
+
+
+def test_a_bad_record_field_is_said_in_plain_words_with_its_value_shown_safely() -> None:
+    from pydantic import BaseModel, ValidationError
+
+    from reporter.client_messages import record_problem
+    from reporter.models import Moment
+
+    class Record(BaseModel):
+        at: Moment
+        name: str
+        count: int
+
+    def problems(**given: object) -> list[str]:
+        try:
+            Record.model_validate({"at": "2026-11-19T10:00:00+00:00", "name": "n", "count": 1, **given})
+        except ValidationError as exc:
+            return [record_problem(error) for error in exc.errors()]
+        return []
+
+    assert problems(at="2026-11-19T10:00:00") == [
+        "must carry a time zone (the API gives every time in UTC with an offset) (got '2026-11-19T10:00:00')"
+    ]
+    [hostile] = problems(name={"nested": "object"}, count=1)
+    assert hostile == "must be text (got an object)"
+    [escaped] = problems(count="\x1b[31m" + "9" * 500)
+    assert escaped.startswith("must be a whole number (got '\\x1b[31m999") and escaped.endswith("…)")
+    assert "\x1b" not in escaped and len(escaped) < 100
+    assert "Input should" not in " ".join(problems(at=None, name=5, count=2.5))

@@ -9,8 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ class KillLoopOutcome:
     integrity: str
 
 
-def truth(scenario: Scenario, clock: LiveClock) -> dict[int, tuple[str, frozenset[int]]]:
+def truth(scenario: Scenario, clock: Callable[[], datetime]) -> dict[int, tuple[str, frozenset[int]]]:
     now = clock()
     table = {r: s.sample_id for s in scenario.samples for r in s.regression_ids}
     found = {}

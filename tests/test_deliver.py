@@ -129,7 +129,9 @@ def test_email_is_multipart_text_then_html(smtp_server: Any) -> None:
     assert parts == ["text/plain", "text/html"]
     assert message["Bcc"] is None and "victim" not in str(message["To"])
     assert message["Subject"] == "[reporter] 2026-11-20: 0 failing, 1 flaky (1 new)"
-    html = message.get_body(("html",)).get_content()
+    body = message.get_body(("html",))
+    assert body is not None
+    html = body.get_content()
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     assert 'href="https://sp.example/sample/99"' in html
     assert len(received.as_bytes()) < 100_000
@@ -276,7 +278,9 @@ def received_html(smtp_server: Any, digest: Any) -> tuple[int, str]:
     channel = email_channel(smtp_server)
     channel.send(EmailFormat(Templates()).digest(digest), "email:2026-11-20")
     raw = smtp_server.inbox.messages[-1].as_bytes()
-    return len(raw), message_from_bytes(raw, policy=email.policy.default).get_body(("html",)).get_content()
+    body = message_from_bytes(raw, policy=email.policy.default).get_body(("html",))
+    assert body is not None
+    return len(raw), body.get_content()
 
 
 def test_email_inlines_css_and_carries_the_grid_as_a_table(smtp_server: Any) -> None:

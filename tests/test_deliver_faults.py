@@ -132,11 +132,11 @@ def test_check_names_the_missing_optional_scope_and_its_cost(slack: FakeSlack) -
 def test_check_config_online_names_the_missing_scope_without_failing(
     slack: FakeSlack, platform: Any, settings_for: Any
 ) -> None:
-    from reporter import jobs
+    from reporter import commands
 
     slack.scopes = {"chat:write"}
     channel = {"token": "xoxb-faults-2", "channel": "#ci", "api_url": f"{slack.url}/api/"}
-    lines, problems = jobs.check_online(settings_for(platform.base_url, channels={"slack": channel}))
+    lines, problems = commands.check_online(settings_for(platform.base_url, channels={"slack": channel}))
     assert problems == []
     [line] = [x for x in lines if x.startswith("slack:")]
     assert "lacks the optional scope channels:history" in line and "xoxb" not in line

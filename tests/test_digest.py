@@ -18,17 +18,20 @@ NOW = datetime(2026, 11, 20, 7, tzinfo=UTC)
 
 
 def digest_of(pattern: str, previous: Digest | None = None, period: str = "2026-11-20") -> Digest:
-    result = analyse(history(pattern), AnalysisSettings())
     before = (previous.period, previous.state()) if previous else None
-    return build(
-        result,
-        period=period,
-        generated_at=NOW,
-        window_days=30,
-        web_url="https://sp.example/",
-        previous=before,
-        names={99: "sample.ts"},
-    )
+    return built(pattern, period=period, previous=before, names={99: "sample.ts"})
+
+
+def built(pattern: str, **given: Any) -> Digest:
+    """The digest of one sample's history ``pattern`` (x failed, . passed) on 2026-11-20 by default."""
+    result = analyse(history(pattern), AnalysisSettings())
+    defaults = {
+        "period": "2026-11-20",
+        "generated_at": NOW,
+        "window_days": 30,
+        "web_url": "https://sp.example/",
+    }
+    return build(result, **{**defaults, **given})
 
 
 def test_first_flaky_digest_says_new() -> None:
@@ -81,16 +84,7 @@ def test_the_trend_is_what_earlier_digests_stored_then_this_one() -> None:
         ("2026-11-19", counts.format(2, 0)),
         ("2026-11-20", counts.format(7, 7)),  # the same period: replaced by this digest
     ]
-    result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
-    made = build(
-        result,
-        period="2026-11-20",
-        generated_at=NOW,
-        window_days=30,
-        web_url="https://sp.example/",
-        previous=past[6],
-        past=past,
-    )
+    made = built("..x....x.....x..x....", previous=past[6], past=past)
     assert made.trend_points == (
         TrendPoint(date(2026, 10, 22), 4, 1),
         TrendPoint(date(2026, 11, 19), 2, 0),
@@ -128,13 +122,5 @@ def test_a_digest_analyses_once_whatever_the_trend(
 
 
 def test_an_unreadable_previous_state_reads_as_nothing_reported() -> None:
-    result = analyse(history("..x....x.....x..x...."), AnalysisSettings())
-    made = build(
-        result,
-        period="2026-11-20",
-        generated_at=NOW,
-        window_days=30,
-        web_url="https://sp.example/",
-        previous=("2026-11-19", "not json"),
-    )
+    made = built("..x....x.....x..x....", previous=("2026-11-19", "not json"))
     assert [e.finding.sample_id for e in made.new_flaky] == [99] and made.trend["flaky"] == (None, 1)

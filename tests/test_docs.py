@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.fakes import ROOT, uncommented
 
 REFERENCE = ROOT / "docs" / "cli.md"
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMANDS: dict[str, click.Command] = cli.commands  # type: ignore[attr-defined]
+COMMANDS: Mapping[str, click.Command] = cli.commands
 
 
 def keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -20,7 +20,7 @@ from reporter.errors import ResponseInvalid, RunChanged
 from reporter.fetch import References, fetch
 from reporter.models import Run
 from reporter.store import TestSet
-from tests.conftest import make_settings
+from tests.fakes import make_settings
 
 DONE = datetime(2026, 11, 10, 12, tzinfo=UTC)
 SUITE = 237  # regression tests on the real platform: three pages of 100
@@ -211,10 +211,10 @@ def test_a_finished_run_listing_no_results_was_restarted_under_us(connect: Any) 
 @pytest.mark.parametrize(
     ("field", "value", "complaint"),
     [
-        ("exit_code", 2**32, "exit_code: Input should be less than or equal to 4294967295"),
-        ("exit_code", "crashed", "exit_code: Input should be a valid integer"),
-        ("categories", ["x" * 101], "categories.0: String should have at most 100 characters"),
-        ("categories", ["DVB"] * 51, "categories: Tuple should have at most 50 items"),
+        ("exit_code", 2**32, "exit_code: must be at most 4294967295 (got 4294967296)"),
+        ("exit_code", "crashed", "exit_code: must be a whole number (got 'crashed')"),
+        ("categories", ["x" * 101], "categories.0: must be at most 100 characters long (got 'xxxx"),
+        ("categories", ["DVB"] * 51, "categories: must list at most 50 items (got a list of 51)"),
     ],
 )
 def test_bad_values_name_the_run_and_the_field(connect: Any, field: str, value: Any, complaint: str) -> None:

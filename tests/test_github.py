@@ -21,7 +21,8 @@ from reporter.errors import DeliveryError
 from reporter.format import Templates
 from reporter.format.github import GithubFormat
 from reporter.history import History
-from reporter.triage import RunTriage, Triage, triage
+from reporter.triage import triage
+from reporter.triage_report import RunTriage, Triage
 from tests.fake_github import Account, FakeGithub
 from tests.fakes import EVIL, make_settings, run
 from tests.test_triage import SAMPLE, pull

@@ -343,7 +343,7 @@ def test_polling_the_hard_profile_keeps_every_attempt_with_its_exit_codes(tmp_pa
 
 def shown(
     scenario: Scenario, run: SimRun, attempt: Attempt
-) -> tuple[set[int], dict[int, tuple[TestFailure, ...]]]:
+) -> tuple[frozenset[int], dict[int, tuple[TestFailure, ...]]]:
     """What an attempt's results say per sample: tested samples, and how each failing test failed."""
     tested: set[int] = set()
     failed: dict[int, tuple[TestFailure, ...]] = {}
@@ -356,7 +356,7 @@ def shown(
             code = views.exit_code(test, run.platform, attempt, verdict)
             failure = TestFailure(regression_id, views.sample_status(verdict), code, test.expected_rc)
             failed[test.sample_id] = (*failed.get(test.sample_id, ()), failure)
-    return tested, failed
+    return frozenset(tested), failed
 
 
 @pytest.fixture

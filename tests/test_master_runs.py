@@ -9,7 +9,9 @@ from tests.fakes import run
 SAMPLE = 99
 
 
-def line(pattern: str, explained: set[int] = frozenset()) -> tuple[MasterRuns, list[RunRecord]]:
+def line(
+    pattern: str, explained: set[int] | frozenset[int] = frozenset()
+) -> tuple[MasterRuns, list[RunRecord]]:
     """'.' pass, 'x' fail, ' ' not tested, 'e' failed for a shared cause; run ids from 1."""
     runs = []
     for i, c in enumerate(pattern, start=1):
@@ -36,5 +38,5 @@ def test_a_streak_runs_across_runs_that_did_not_observe_the_sample() -> None:
 def test_last_pass_and_latest_observation() -> None:
     master, runs = line(".x.xx  ")
     assert (master.last_pass(SAMPLE, runs[4]) or runs[0]).run_id == 3
-    assert master.last_pass(SAMPLE, runs[0]) is not None and master.last_pass(SAMPLE, runs[0]).run_id == 1
+    assert (last := master.last_pass(SAMPLE, runs[0])) is not None and last.run_id == 1
     assert (master.latest(SAMPLE) or runs[0]).run_id == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,10 @@ def test_a_bad_listed_run_is_skipped_naming_its_offset_id_and_field(
         assert [r.run_id for r in listing] == [9, 6]
     assert [(r.offset, r.item_id) for r in listing.rejected] == [(1, 8), (2, None)]
     assert listing.rejected[0].reason == (
-        "GET /runs: item at offset 1 (run 8): field completed_at: Input should have timezone info"
+        "GET /runs: item at offset 1 (run 8): field completed_at: must carry a time zone "
+        "(the API gives every time in UTC with an offset) (got '2026-11-19T11:00:00')"
     )
-    assert "GET /runs: item at offset 2: field (body): Input should be a valid dictionary" in caplog.text
+    assert "GET /runs: item at offset 2: field (body): must be an object" in caplog.text
 
 
 def test_a_bad_result_row_fails_the_whole_run(tmp_path: Path) -> None:
@@ -101,7 +103,7 @@ def test_a_bad_result_row_fails_the_whole_run(tmp_path: Path) -> None:
     with client_for(tmp_path, answers) as client, pytest.raises(RecordInvalid) as caught:
         client.run_samples(7)
     assert str(caught.value) == (
-        "GET /runs/7/samples (run 7): field data.1.exit_code: Input should be a valid integer"
+        "GET /runs/7/samples (run 7): field data.1.exit_code: must be a whole number (got 1.5)"
     )
     assert caught.value.run_id == 7
 
@@ -109,9 +111,9 @@ def test_a_bad_result_row_fails_the_whole_run(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pagination", "complaint"),
     [
-        ({"next_offset": 2**63 + 5}, "field pagination.next_offset: Input should be less than or equal to"),
-        ({"total": -1}, "field pagination.total: Input should be greater than or equal to 0"),
-        ({"limit": None}, "field pagination.limit: Input should be a valid integer"),
+        ({"next_offset": 2**63 + 5}, "field pagination.next_offset: must be at most 9223372036854775807"),
+        ({"total": -1}, "field pagination.total: must be at least 0 (got -1)"),
+        ({"limit": None}, "field pagination.limit: must be a whole number (got None)"),
     ],
 )
 def test_a_page_whose_pagination_is_unusable_fails_the_listing(
@@ -120,7 +122,7 @@ def test_a_page_whose_pagination_is_unusable_fails_the_listing(
     body = page([run_json(9)], 0, 3)
     body["pagination"].update(pagination)
     with client_for(tmp_path, Answers(lambda _p, _q: body)) as client:
-        with pytest.raises(RecordInvalid, match=f"^GET /runs: {complaint}"):
+        with pytest.raises(RecordInvalid, match=f"^GET /runs: {re.escape(complaint)}"):
             list(client.runs({}))
 
 
@@ -135,14 +137,14 @@ def test_an_answer_about_another_run_is_invalid(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "complaint"),
     [
-        ("fail_count", float("nan"), "field fail_count: Input should be a valid integer"),
-        ("pass_count", 10**30, "field pass_count: Input should be less than or equal to"),
+        ("fail_count", float("nan"), "field fail_count: must be a whole number (got nan)"),
+        ("pass_count", 10**30, "field pass_count: must be at most"),
         (
             "missing_output_count",
             -1,
-            "field missing_output_count: Input should be greater than or equal to 0",
+            "field missing_output_count: must be at least 0",
         ),
-        ("status", None, "field status: Input should be a valid string"),
+        ("status", None, "field status: must be text (got None)"),
     ],
 )
 def test_a_summary_with_a_bad_count_is_invalid(
@@ -159,7 +161,7 @@ def test_a_summary_with_a_bad_count_is_invalid(
         field: value,
     }
     with client_for(tmp_path, Answers(lambda _p, _q: summary)) as client:
-        with pytest.raises(RecordInvalid, match=rf"^GET /runs/5/summary \(run 5\): {complaint}"):
+        with pytest.raises(RecordInvalid, match=rf"^GET /runs/5/summary \(run 5\): {re.escape(complaint)}"):
             client.summary(5)
 
 

@@ -20,7 +20,7 @@ from reporter.ratelimit import RateLimiter, Ticket, retry_after_seconds
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
-from tests.conftest import TOKEN, make_settings
+from tests.fakes import TOKEN, make_settings
 
 
 class Net:
@@ -74,7 +74,7 @@ class Net:
         self.free += 1
 
     def run(self, requests: int) -> list[Ticket]:
-        sent = []
+        sent: list[Ticket] = []
         while len(sent) < requests:
             if self.free == 0:
                 self.sleep(self.events[0][0] - self.now)

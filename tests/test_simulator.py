@@ -21,7 +21,7 @@ from tests.fakes import TOKEN
 
 
 def get(
-    platform: SimulatedPlatform, path: str, token: str | None = TOKEN, **params: object
+    platform: SimulatedPlatform, path: str, token: str | None = TOKEN, **params: str | int
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.get(platform.base_url + path, params=params, headers=headers, timeout=5)
@@ -79,9 +79,9 @@ def test_403_names_the_missing_scope(scenario: Scenario) -> None:
     ],
 )
 def test_400_validation_errors_name_the_field(
-    platform: SimulatedPlatform, params: dict[str, object], field: str
+    platform: SimulatedPlatform, params: dict[str, str | int], field: str
 ) -> None:
-    response = get(platform, "/runs", **params)
+    response = get(platform, "/runs", TOKEN, **params)
     assert response.status_code == 400
     assert field in response.json()["details"]["fields"]
 

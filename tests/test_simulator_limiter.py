@@ -10,7 +10,7 @@ import pytest
 from reporter.simulator import SimulatedPlatform
 from reporter.simulator.scenario import Scenario
 from reporter.simulator.server import READ_SCOPES
-from tests.conftest import TOKEN
+from tests.fakes import TOKEN
 
 
 class Wall:

@@ -284,7 +284,11 @@ def test_migration_004_turns_ingested_runs_into_first_attempts(tmp_path: Path) -
         history = store.history(datetime(2026, 10, 1, tzinfo=UTC))
         kept = store._db.execute("SELECT COUNT(*) FROM run_tests WHERE run_id = 2").fetchone()[0]
     [record] = history.runs
-    assert (record.key, record.tested, record.failures) == ((1, 1), {10, 11}, {11: ("diff_mismatch",)})
+    assert (record.key, record.tested, record.failures) == (
+        (1, 1),
+        frozenset({10, 11}),
+        {11: ("diff_mismatch",)},
+    )
     assert record.failed_tests == {11: (TestFailure(2, "fail"),)}
     assert history.sample_tests == {10: (1,), 11: (2,)}
     assert kept == 0  # a run pending again had no finished attempt to keep
@@ -340,3 +344,47 @@ def test_a_migration_another_process_applied_first_is_skipped(tmp_path: Path) ->
         assert store._apply("902_twice", "CREATE TABLE twice (x)")
         assert not store._apply("902_twice", "CREATE TABLE twice (x)")  # lost the race: no error
         assert store.migrations().count("902_twice") == 1
+
+
+def test_records_read_back_only_the_attempts_asked_for_with_their_own_failures(tmp_path: Path) -> None:
+    def failing(*samples: int, status: str = "fail") -> list[RunSample]:
+        return [
+            RunSample(regression_test_id=s * 10 + k, sample_id=s, status=status, exit_code=1, expected_rc=0)
+            for s in samples
+            for k in (2, 1)  # two tests a sample, listed out of order
+        ]
+
+    later = datetime(2026, 11, 5, tzinfo=UTC)
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.save_run(run(1), failing(10))
+        store.save_run(restarted(run(1)), failing(11, status="missing_output"))
+        store.save_run(run(2), failing(12))
+        store.record(run(2), "filtered")  # filtered out by the configuration later: never read back
+        store.save_run(run(3).model_copy(update={"completed_at": later}), failing(10, 13))
+        store.save_run(run(4).model_copy(update={"completed_at": later}), failing(14))
+        picked = store.records([3, 1, 2])
+        recent = store.history(later - timedelta(hours=1)).runs
+    assert [r.key for r in picked] == [(1, 2), (3, 1)]  # the latest attempt of each, run 2 left out
+    assert picked[0].failed_regressions == {11: (111, 112)}
+    assert picked[0].failures == {11: ("exit_code_mismatch", "missing_output")}  # both, in name order
+    assert [t.status for t in picked[0].failed_tests[11]] == ["missing_output", "missing_output"]
+    assert picked[1].failed_regressions == {10: (101, 102), 13: (131, 132)}
+    assert set(picked[1].failures) == {10, 13}
+    assert [(r.key, sorted(r.failures)) for r in recent] == [((3, 1), [10, 13]), ((4, 1), [14])]
+
+
+def test_migration_007_makes_the_failed_results_index_cover_the_history(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as store:
+        store.save_run(run(1), [RunSample(regression_test_id=1, sample_id=10, status="fail")])
+    with sqlite3.connect(path) as db:
+        plan = " ".join(
+            str(row[3])
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT run_id, attempt, sample_id, regression_id, status, exit_code, "
+                "expected_rc FROM run_tests WHERE status != 'pass' AND run_id BETWEEN 1 AND 9"
+            )
+        )
+        names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
+    assert "COVERING INDEX run_tests_failed" in plan
+    assert names[-1] == "007_failed_results_index" == MIGRATIONS[-1][0]

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from reporter.analysis import analyse
 from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
-from reporter.triage import (
+from reporter.triage import triage
+from reporter.triage_report import (
     FlakyEvidence,
     InfraEvidence,
     MasterEvidence,
@@ -15,7 +16,6 @@ from reporter.triage import (
     RunTriage,
     UnknownEvidence,
     Verdict,
-    triage,
 )
 from tests.fakes import OTHERS, run
 

@@ -14,7 +14,8 @@ from reporter.format import Templates, triage_format
 from reporter.format.gfm import code
 from reporter.format.github import BODY_LIMIT, GithubFormat
 from reporter.history import History
-from reporter.triage import Triage, Verdict, triage
+from reporter.triage import triage
+from reporter.triage_report import Triage, Verdict
 from tests.fakes import EVIL, run
 from tests.test_triage import SAMPLE, pull
 
@@ -62,7 +63,7 @@ def made(names: dict[int, str], window: int = 30) -> Triage:
 
 def inline_tokens(markdown: str) -> list[tuple[str, str, dict[str, object]]]:
     parser = MarkdownIt("commonmark").enable("table")
-    found = []
+    found: list[tuple[str, str, dict[str, object]]] = []
     for block in parser.parse(markdown):
         if block.type == "html_block":
             found.append(("html_block", block.content.strip(), {}))

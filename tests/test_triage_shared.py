@@ -13,8 +13,8 @@ from reporter import jobs
 from reporter.config import Settings
 from reporter.simulator import PROFILES, Scenario, SimulatedPlatform, generate
 from reporter.simulator.server import READ_SCOPES
-from reporter.triage import InfraEvidence, Verdict
 from reporter.triage_jobs import TriageRequest, run_triage
+from reporter.triage_report import InfraEvidence, Verdict
 from tests.fakes import END, TOKEN, make_settings
 
 SHARED = ("partial_infrastructure", "category_outage")
@@ -37,10 +37,11 @@ def stored(hard: Scenario, tmp_path: Path) -> Iterator[Settings]:
 def test_samples_a_run_lost_part_way_or_a_category_outage_are_infrastructure(
     hard: Scenario, stored: Settings
 ) -> None:
+    by_id = {r.run_id: r for r in hard.runs}
     pulls = {
         run
         for run, attempt, incident in hard.incidents()
-        if hard.run(run).pr_number and incident.cause in SHARED
+        if by_id[run].pr_number and incident.cause in SHARED
     }
     with jobs.open_store(stored) as store:
         outcome = run_triage(stored, store, TriageRequest(run_ids=tuple(sorted(pulls))), now=END)

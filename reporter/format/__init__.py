@@ -40,7 +40,7 @@ from reporter.format.slack import SlackFormat
 from reporter.format.table import TableFormat
 from reporter.format.templates import Templates
 from reporter.format.text import TextFormat
-from reporter.triage import Triage
+from reporter.triage_report import Triage
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from dataclasses import dataclass, replace
 
 import css_inline
@@ -17,7 +18,6 @@ import css_inline
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.format.html import HtmlFormat
-from reporter.format.shown import shown
 from reporter.format.templates import Templates
 from reporter.format.text import TextFormat
 from reporter.grid import Grid
@@ -33,6 +33,7 @@ SHAPES: tuple[tuple[int, int | None], ...] = (
     (0, 25),
     (0, 10),
 )
+_STYLE_BLOCKS = re.compile(r"<style\b.*?</style>", re.DOTALL | re.IGNORECASE)
 logger = logging.getLogger(__name__)
 
 
@@ -70,6 +71,7 @@ class EmailFormat:
     name = "email"
 
     def __init__(self, templates: Templates) -> None:
+        self.templates = templates
         self.text = TextFormat(templates)
         self.html = HtmlFormat(templates, email=True)
 
@@ -79,16 +81,15 @@ class EmailFormat:
         Each shape is smaller than the one before it, so after the first the search halves the
         shapes left: a long digest is rendered three or four times, not seven.
         """
-        digest = shown(digest)  # once, for the subject and every shape tried
-        made: dict[int, tuple[str, str]] = {}
+        digest = self.templates.shown(digest)  # once, for the subject and every shape tried
+        made: dict[int, tuple[str, str] | None] = {}  # None: too large
 
         def fits(index: int) -> bool:
-            made[index] = self._render(digest, *SHAPES[index])
-            text, page = made[index]
-            if len(text.encode()) + len(page.encode()) < MAX_BYTES:
-                return True
-            logger.info("email: too large with %d grid columns and %s samples a list", *SHAPES[index])
-            return False
+            made[index] = self._fitting(digest, *SHAPES[index])
+            if made[index] is None:
+                logger.info("email: too large with %d grid columns and %s samples a list", *SHAPES[index])
+                return False
+            return True
 
         low, high = 0, len(SHAPES) - 1  # the answer is in [low, high]; the last shape if none fits
         if not fits(0):
@@ -99,7 +100,7 @@ class EmailFormat:
                     high = middle
                 else:
                     low = middle + 1
-        text, page = made[low] if low in made else self._render(digest, *SHAPES[low])
+        text, page = made.get(low) or self._render(digest, *SHAPES[low])
         return EmailPayload(subject_for(digest), text, page).to_payload()
 
     def alert(self, alert: Alert, web_url: str) -> str:
@@ -107,11 +108,28 @@ class EmailFormat:
         subject = f"[reporter] run {alert.run.run_id}: {len(alert.failures)} unexplained failures"
         return EmailPayload(subject, text, f"<pre>{html.escape(text)}</pre>").to_payload()
 
+    def _fitting(self, digest: Digest, columns: int, per_section: int | None) -> tuple[str, str] | None:
+        """Text and inlined HTML in this shape if they fit the cap; None if not.
+
+        Inlining the styles is most of the cost; a page more than twice the cap before (style blocks
+        aside, which inlining removes) is known to be too large without it.
+        """
+        text, page = self._shaped(digest, columns, per_section)
+        size = len(text.encode())
+        if size + len(_STYLE_BLOCKS.sub("", page).encode()) > 2 * MAX_BYTES:
+            return None
+        page = css_inline.inline(page)
+        return (text, page) if size + len(page.encode()) < MAX_BYTES else None
+
     def _render(self, digest: Digest, columns: int, per_section: int | None) -> tuple[str, str]:
+        text, page = self._shaped(digest, columns, per_section)
+        return text, css_inline.inline(page)
+
+    def _shaped(self, digest: Digest, columns: int, per_section: int | None) -> tuple[str, str]:
         shaped = digest.shortened(per_section) if per_section is not None else digest
         shaped = replace(shaped, grids=tuple(_narrow(g, columns) for g in digest.grids) if columns else ())
-        page = css_inline.inline(self.html.digest(shaped))
-        return self.text.digest(shaped), page
+        shaped = self.templates.already_shown(shaped)  # cut from the shown digest: nothing to walk again
+        return self.text.digest(shaped), self.html.digest(shaped)
 
 
 def _narrow(grid: Grid, columns: int) -> Grid:

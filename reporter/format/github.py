@@ -19,7 +19,7 @@ from markupsafe import Markup
 from reporter.digest import Digest, Entry
 from reporter.format.gfm import title
 from reporter.format.templates import Links, Templates
-from reporter.triage import Triage, Verdict
+from reporter.triage_report import Triage, Verdict
 
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
 ROWS = 40  # table rows of a comment before the rest is summed up

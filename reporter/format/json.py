@@ -15,7 +15,7 @@ from typing import Any
 from reporter.analysis import Cluster, Finding, RunRef
 from reporter.digest import FindingsReport
 from reporter.format.templates import Links
-from reporter.triage import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
+from reporter.triage_report import Evidence, NewEvidence, PullRun, RunTriage, SampleVerdict, Triage, Verdict
 
 SCHEMA_VERSION = 2
 TRIAGE_SCHEMA_VERSION = 1  # reporter triage --format json: its own schema, versioned on its own
@@ -34,8 +34,7 @@ class JsonFormat:
             "findings": [finding_dict(f, links) for f in report.findings],
             "clusters": [cluster_dict(c, links) for c in report.clusters],
         }
-        text = json.dumps(body, indent=2, ensure_ascii=False)
-        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+        return _dumped(body)
 
     def triage(self, triage: Triage) -> str:
         """Verdicts for pull-request runs in the stable schema of docs/json-schema.md."""
@@ -46,8 +45,13 @@ class JsonFormat:
             "window_days": triage.window_days,
             "runs": [_run(run, links) for run in triage.runs],
         }
-        text = json.dumps(body, indent=2, ensure_ascii=False)
-        return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+        return _dumped(body)
+
+
+def _dumped(body: dict[str, Any]) -> str:
+    """Indented JSON; characters a terminal or a JavaScript parser could trip on stay escaped."""
+    text = json.dumps(body, indent=2, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def finding_dict(finding: Finding, links: Links) -> dict[str, Any]:

@@ -115,12 +115,15 @@ def split(blocks: Blocks) -> tuple[Blocks, list[Blocks]]:
     if len(blocks) <= MAX_BLOCKS and text_length(blocks) <= MAX_TEXT:
         return blocks, []
     parts: list[Blocks] = [[]]
+    size = 0  # text in the current part
     for block in blocks:
-        current = parts[-1]
+        current, length = parts[-1], text_length(block)
         limit = MAX_BLOCKS - 1 if len(parts) == 1 else MAX_BLOCKS  # room for the "more in thread" note
-        if current and (len(current) >= limit or text_length([*current, block]) > MAX_TEXT - 200):
+        if current and (len(current) >= limit or size + length > MAX_TEXT - 200):
             parts.append([])
+            size = 0
         parts[-1].append(block)
+        size += length
     head, thread = parts[0], parts[1:]
     moved = sum(1 for part in thread for b in part if str(b.get("block_id", "")).startswith("sample-"))
     note = (

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -36,6 +36,7 @@ from reporter.format import gfm
 from reporter.format.shown import Shown, full, shown
 
 HTML, CHAT, MARKDOWN, TEXT, GITHUB = "html", "chat", "markdown", "text", "github"
+T = TypeVar("T")
 # Markdown syntax a value could open inline: code, emphasis, links, tables, strikethrough; an
 # underscore only where it can (CommonMark never reads one between letters as emphasis)
 _MARKDOWN_SYNTAX = re.compile(r"[\\`*\[\]|~]|(?<![^\W_])_+|_+(?![^\W_])")
@@ -225,6 +226,9 @@ POLICY_FILTERS: dict[str, dict[str, Callable[..., Any]]] = {
 }
 
 
+_ENVIRONMENTS: dict[tuple[tuple[str, ...], str], jinja2.Environment] = {}
+
+
 class Templates:
     """Loads templates from the user's directory first, then the shipped ones, each under its policy."""
 
@@ -232,16 +236,26 @@ class Templates:
         search = [str(directory)] if directory else []
         search.append(str(packaged_templates()))
         self.loader = jinja2.FileSystemLoader(search)
-        self._environments: dict[str, jinja2.Environment] = {}
-        self._shown: dict[int, tuple[Any, Any]] = {}  # id -> (value, shown value), the last few
+        self._shown: dict[int, tuple[Any, Any]] = {}  # id -> (value, shown value), last used last
 
     def shown(self, value: Any) -> Any:
         """``shown(value)``, remembered for the last few values: the formats of one report share it."""
-        kept = self._shown.get(id(value))
+        kept = self._shown.pop(id(value), None)
         if kept is None or kept[0] is not value:
             kept = (value, shown(value))
-            self._shown = {**dict(list(self._shown.items())[-7:]), id(value): kept}
+            self._remember((kept[1], kept[1]))  # what was shown shows as it is
+        self._remember(kept)  # the most recently used last
         return kept[1]
+
+    def already_shown(self, value: T) -> T:
+        """Take ``value`` as shown: made only of parts of shown values (a digest cut shorter)."""
+        self._remember((value, value))
+        return value
+
+    def _remember(self, kept: tuple[Any, Any]) -> None:
+        self._shown[id(kept[0])] = kept
+        while len(self._shown) > 8:
+            del self._shown[next(iter(self._shown))]  # the least recently used
 
     @property
     def env(self) -> jinja2.Environment:
@@ -249,8 +263,13 @@ class Templates:
         return self.environment(TEXT)
 
     def environment(self, kind: str) -> jinja2.Environment:
-        """The Jinja environment of one escaping policy, made once."""
-        if kind not in self._environments:
+        """The Jinja environment of one escaping policy, made once per process and template folders.
+
+        Sharing it keeps each template compiled once in a long-running process (the scheduler);
+        a template edited on disk is read again (Jinja checks its modification time).
+        """
+        key = (tuple(self.loader.searchpath), kind)
+        if key not in _ENVIRONMENTS:
             env = jinja2.Environment(
                 loader=self.loader,
                 autoescape=kind != TEXT,  # noqa: S701 - plain text has nothing to escape
@@ -263,8 +282,8 @@ class Templates:
             env.filters.update(FILTERS)
             env.tests["cut"] = lambda value: isinstance(value, Shown)
             env.filters.update(POLICY_FILTERS.get(kind, {}))
-            self._environments[kind] = env
-        return self._environments[kind]
+            _ENVIRONMENTS[key] = env
+        return _ENVIRONMENTS[key]
 
     def render(self, template: str, *, finish: bool = True, **context: Any) -> str:
         """Fill one template; a missing or broken template is a RenderError naming file and line.

@@ -7,7 +7,7 @@ from rich.cells import cell_len, chop_cells
 from reporter.alerts import Alert
 from reporter.digest import Digest
 from reporter.format.templates import Links, Templates
-from reporter.triage import Triage
+from reporter.triage_report import Triage
 
 COLUMNS = 100
 

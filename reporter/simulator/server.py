@@ -136,7 +136,7 @@ class SimulatedPlatform:
         port: int = 0,
     ) -> None:
         self.scenario = scenario
-        self.tokens = tokens if tokens is not None else {"sim-token": READ_SCOPES}
+        self.tokens: dict[str, tuple[str, ...]] = tokens if tokens is not None else {"sim-token": READ_SCOPES}
         self.rate_limit, self.rate_window, self.wall = rate_limit, rate_window, wall
         self.clock = clock or (lambda: scenario.end)
         self.faults = faults or Faults()

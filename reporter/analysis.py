@@ -279,7 +279,7 @@ def _drill_down(finding: Finding, data: Series, settings: AnalysisSettings) -> t
         failed = [
             k for k in data.failed if regression_id in data.run(k).failed_regressions.get(sample_id, ())
         ]
-        alone = Series(data.platform, sample_id, data.positions, failed, data.aside_before)
+        alone = Series(data.platform, sample_id, data.positions, failed, data.aside_before, whole=False)
         test = classify(sample_id, finding.sample_name, finding.platform, alone, settings, drill=False)
         if test is not None:
             found.append(

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from reporter import digest, ingest, triage_jobs
+from reporter import status as status_of
 from reporter.client import PlatformClient
 from reporter.config import Settings
 from reporter.deliver import channels_from
@@ -176,9 +177,7 @@ def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
 
     Items waiting for a channel that is no longer configured are left out: nothing can send them.
     """
-    from reporter.status import configured, describe, outstanding
-
-    channels = configured(settings)
+    channels = status_of.configured(settings)
     with open_store(settings) as store:
         items = [item for item in store.outbox.items(("pending", "failed")) if item.channel in channels]
-    return [describe(item) for item in outstanding(items, now or datetime.now(UTC))]
+    return [status_of.describe(item) for item in status_of.outstanding(items, now or datetime.now(UTC))]

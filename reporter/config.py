@@ -58,6 +58,13 @@ def _single_word(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+def _http_url(value: str) -> str:
+    """An http(s) URL without spaces, without a trailing slash."""
+    if not re.fullmatch(r"https?://[^/\s]+\S*", value):
+        raise ValueError("must be an http:// or https:// URL without spaces")
+    return value.rstrip("/")
+
+
 class PlatformSettings(_Section):
     base_url: str = PRODUCTION_URL
     web_url: str = "https://sampleplatform.ccextractor.org"
@@ -74,10 +81,8 @@ class PlatformSettings(_Section):
 
     @field_validator("base_url", "web_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.fullmatch(r"https?://[^/\s]+\S*", value):
-            raise ValueError("must be an http:// or https:// URL without spaces")
-        return value.rstrip("/")
+    def _urls(cls, value: str) -> str:
+        return _http_url(value)
 
     @field_validator("token")
     @classmethod
@@ -183,6 +188,11 @@ class SlackChannel(_Section):
     def _one_word(cls, value: SecretStr | None) -> SecretStr | None:
         return _single_word(value)
 
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return _http_url(value) + "/"  # Slack's client joins method names onto it
+
     def model_post_init(self, __context: Any) -> None:
         if self.webhook_url is None and (self.token is None or not self.channel):
             raise ValueError(
@@ -243,9 +253,12 @@ class GithubChannel(_Section):
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not re.fullmatch(r"https?://[^/\s]+\S*", value):
-            raise ValueError("must be an http:// or https:// URL without spaces")
-        return value.rstrip("/")
+        return _http_url(value)
+
+    @field_validator("token")
+    @classmethod
+    def _one_word(cls, value: SecretStr | None) -> SecretStr | None:
+        return _single_word(value)
 
     @field_validator("labels")
     @classmethod

@@ -156,16 +156,20 @@ class Digest:
     carried: Mapping[str, str] = field(default_factory=dict)  # flagged before, unseen for lack of runs
     timezone: str = "UTC"  # the IANA zone every time in the report is shown in (schedule.timezone)
     clusters: tuple[Cluster, ...] = ()  # flaky samples that fail together, one cause each
-    noise: tuple[InfraNoise, ...] = ()  # shared causes set aside in part of a run, latest first
+    noise: tuple[InfraNoise, ...] = ()  # shared causes set aside (whole attempts or parts), latest first
+
+    @property
+    def noise_attempts(self) -> int:
+        """How many run attempts shared causes hit (one attempt may have several causes)."""
+        return len({event.key for event in self.noise})
 
     @property
     def noise_counts(self) -> dict[str, int]:
         """How many run attempts each kind of shared cause hit, by its name in words."""
-        counts: dict[str, int] = {}
+        hit: dict[str, set[tuple[int, int]]] = {}
         for event in self.noise:
-            name = CAUSE_NAMES.get(event.cause, event.cause)
-            counts[name] = counts.get(name, 0) + 1
-        return counts
+            hit.setdefault(CAUSE_NAMES.get(event.cause, event.cause), set()).add(event.key)
+        return {name: len(keys) for name, keys in hit.items()}
 
     @property
     def noise_shown(self) -> tuple[InfraNoise, ...]:

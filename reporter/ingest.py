@@ -255,7 +255,7 @@ def _ingest(
         try:
             for future in as_completed(futures):
                 if stop is not None and stop():
-                    logger.info("stopping: %d runs left pending for the next poll", len(loud) - done)
+                    logger.info("stopping: %d runs left pending for the next poll", len(todo) - done)
                     break
                 done += 1
                 fetched = _fetched(future, futures[future], failed, seen)

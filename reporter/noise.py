@@ -105,16 +105,16 @@ def shared_causes(runs: Sequence[RunRecord], history: History, settings: Analysi
     events: list[InfraNoise] = []
     for platform_runs in by_platform.values():
         events += _platform_events(platform_runs, history, settings)
+    every = sorted([*broken.values(), *events], key=lambda e: (e.run_id, e.attempt, e.cause))
+    return Noise(tuple(every), frozenset(broken), _explained(events), bars)
+
+
+def _explained(events: Iterable[InfraNoise]) -> dict[Key, frozenset[int]]:
+    """Per attempt, every sample its causes explain (an attempt may have several)."""
     explained: dict[Key, set[int]] = defaultdict(set)
     for event in events:
         explained[event.key].update(event.sample_ids)
-    every = sorted([*broken.values(), *events], key=lambda e: (e.run_id, e.attempt, e.cause))
-    return Noise(
-        tuple(every),
-        frozenset(broken),
-        {key: frozenset(samples) for key, samples in explained.items()},
-        bars,
-    )
+    return {key: frozenset(samples) for key, samples in explained.items()}
 
 
 def _whole_run(run: RunRecord, share: float) -> InfraNoise:
@@ -136,7 +136,7 @@ def _platform_events(runs: list[RunRecord], history: History, settings: Analysis
     typical = statistics.median(len(run.failures) for run in runs) if runs else 0.0
     events: list[InfraNoise] = []
     for _ in range(2):
-        rates = _Rates(runs, {e.key: frozenset(e.sample_ids) for e in events}, suite)
+        rates = _Rates(runs, _explained(events), suite)
         found = _Detector(suite, rates, settings, typical)
         again = [event for run in runs if found.may_explain(run) for event in found.events(run)]
         if not again:

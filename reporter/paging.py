@@ -16,6 +16,7 @@ from reporter.models import ID_MAX, ApiModel, Page
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
 MAX_PAGES = 10_000
+MAX_BLIND_PAGES = 3  # pages in a row whose items all lack a usable id, before the listing is taken as looping
 Get = Callable[[str, dict[str, Any]], Any]  # (path, query) -> the decoded JSON body
 
 
@@ -57,17 +58,20 @@ class Listing(Generic[M]):
 
     def __iter__(self) -> Iterator[M]:
         seen: set[object] = set()
-        offset = self._start
+        offset, blind = self._start, 0  # blind: pages in a row without one item with a usable id
         for _ in range(MAX_PAGES):
             page = parse(
                 Page, self._get(self.path, {**self._params, "offset": offset}), self.path, self.run_id
             )
             self.total = page.pagination.total
-            fresh = 0
+            fresh = keyed = 0
             for index, raw in enumerate(page.data):
                 item = self._item(raw, index, offset)
                 key = ("rejected", self.rejected[-1].item_id) if item is None else self._key(item)
-                if key not in seen and key != ("rejected", None):  # an item without an id is never new
+                if key == ("rejected", None):
+                    continue  # no id to tell it from one listed before: neither new nor old
+                keyed += 1
+                if key not in seen:
                     seen.add(key)
                     fresh += 1
                     if item is not None:
@@ -82,11 +86,14 @@ class Listing(Generic[M]):
                     endpoint=self.path,
                     run_id=self.run_id,
                 )
-            if not fresh:
+            blind = 0 if keyed else blind + 1
+            if (keyed and not fresh) or blind > MAX_BLIND_PAGES:
+                what = "only items listed before" if keyed else f"no usable id ({blind} such pages in a row)"
                 logger.warning(
-                    "GET /%s: the page at offset %d holds only items listed before; ending the listing there",
+                    "GET /%s: the page at offset %d holds %s; ending the listing there",
                     self.path,
                     offset,
+                    what,
                 )
                 return
             offset = following

@@ -22,7 +22,7 @@ def read(db: sqlite3.Connection, condition: str, params: tuple[object, ...]) -> 
 
     Runs later filtered out by the configuration are left out; a run pending again after a restart
     keeps its finished attempts. The attempts are read first; their failing results and errors then
-    come from one pass over the run ids they span, kept only for those attempts (no join per row).
+    come from one pass over their runs (no join per row), kept only for those attempts.
     """
     rows = db.execute(
         "SELECT a.run_id, a.attempt, r.platform, r.commit_sha, r.branch, r.pr_number, r.test_type, "
@@ -33,9 +33,9 @@ def read(db: sqlite3.Connection, condition: str, params: tuple[object, ...]) -> 
     if not rows:
         return []
     keys = {(row[0], row[1]) for row in rows}
-    span = (rows[0][0], rows[-1][0])
-    failed, regressions = _failed_tests(db, keys, span)
-    failures = _failures(db, keys, span)
+    scope = _scope(sorted({row[0] for row in rows}))
+    failed, regressions = _failed_tests(db, keys, scope)
+    failures = _failures(db, keys, scope)
     shared: dict[str, frozenset[int]] = {}
     return [
         RunRecord(
@@ -72,11 +72,22 @@ def regression_tests(db: sqlite3.Connection) -> tuple[dict[int, frozenset[str]],
 
 
 Key = tuple[int, int]
+Scope = tuple[str, tuple[int, ...]]  # a condition on run_id, and its parameters
+
+
+def _scope(run_ids: list[int]) -> Scope:
+    """The runs to read rows of: one range when they lie close together (a window), else the list."""
+    if len(run_ids) > MAX_LISTED or run_ids[-1] - run_ids[0] < 4 * len(run_ids):
+        return "run_id BETWEEN ? AND ?", (run_ids[0], run_ids[-1])
+    return f"run_id IN ({','.join('?' * len(run_ids))})", tuple(run_ids)
+
+
 _BY_ATTEMPT = itemgetter(0, 1)
+MAX_LISTED = 500  # run ids listed in one query at most (Store.records reads in chunks of this size)
 
 
 def _failed_tests(
-    db: sqlite3.Connection, keys: set[Key], span: tuple[int, int]
+    db: sqlite3.Connection, keys: set[Key], scope: Scope
 ) -> tuple[dict[Key, dict[int, tuple[TestFailure, ...]]], dict[Key, dict[int, tuple[int, ...]]]]:
     """Per attempt in ``keys`` and failing sample: how each of its tests failed, and their ids, ascending.
 
@@ -89,9 +100,9 @@ def _failed_tests(
     shared: dict[tuple[int, str, int | None, int | None], tuple[tuple[TestFailure], tuple[int]]] = {}
     rows = db.execute(
         "SELECT run_id, attempt, sample_id, regression_id, status, exit_code, expected_rc FROM run_tests "
-        "WHERE status != 'pass' AND status IN ('fail', 'missing_output') AND run_id BETWEEN ? AND ? "
+        f"WHERE status != 'pass' AND status IN ('fail', 'missing_output') AND {scope[0]} "
         "AND sample_id IS NOT NULL ORDER BY run_id, attempt, regression_id",
-        span,
+        scope[1],
     )
     for key, group in groupby(rows, _BY_ATTEMPT):
         if key not in keys:
@@ -114,22 +125,20 @@ def _failed_tests(
     return tests, ids
 
 
-def _failures(
-    db: sqlite3.Connection, keys: set[Key], span: tuple[int, int]
-) -> dict[Key, dict[int, tuple[str, ...]]]:
+def _failures(db: sqlite3.Connection, keys: set[Key], scope: Scope) -> dict[Key, dict[int, tuple[str, ...]]]:
     """Per attempt in ``keys``, each failing sample's error types, in name order."""
     failures: dict[Key, dict[int, tuple[str, ...]]] = {}
     for run_id, attempt, sample_ids in db.execute(  # one row an attempt: far fewer values to convert
-        "SELECT run_id, attempt, group_concat(sample_id) FROM sample_errors WHERE run_id BETWEEN ? AND ? "
+        f"SELECT run_id, attempt, group_concat(sample_id) FROM sample_errors WHERE {scope[0]} "
         "GROUP BY run_id, attempt",
-        span,
+        scope[1],
     ):
         if (run_id, attempt) in keys:
             failures[(run_id, attempt)] = dict.fromkeys(sorted(map(int, sample_ids.split(","))), ())
     rows = db.execute(
-        "SELECT run_id, attempt, error_type, sample_ids FROM type_errors WHERE run_id BETWEEN ? AND ? "
+        f"SELECT run_id, attempt, error_type, sample_ids FROM type_errors WHERE {scope[0]} "
         "ORDER BY run_id, attempt, error_type",
-        span,
+        scope[1],
     )
     for key, group in groupby(rows, _BY_ATTEMPT):
         if key in failures:

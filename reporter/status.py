@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from reporter import watch
 from reporter.config import Settings
+from reporter.deliver import channels_from
 from reporter.digest import Freshness
 from reporter.errors import CheckFailed, DeliveryError, ReporterError
 from reporter.outbox import OutboxItem
@@ -163,8 +164,8 @@ def read(settings: Settings, store: Store, now: datetime) -> Status:
 
 
 def configured(settings: Settings) -> set[str]:
-    """The names of the channels the configuration enables (an outbox item's ``channel``)."""
-    return {name for name, channel in settings.channels if channel is not None}
+    """The names of the channels that deliver (an outbox item's ``channel``): ``channels_from``'s."""
+    return {channel.name for channel in channels_from(settings)}
 
 
 def failing(items: Sequence[OutboxItem], now: datetime) -> list[OutboxItem]:

@@ -155,11 +155,8 @@ class Store:
         return int(row[0] or 0)
 
     def known(self, run_ids: Iterable[int]) -> dict[int, KnownRun]:
-        ids = list(run_ids)
         found: dict[int, KnownRun] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _chunks(run_ids):
             rows = self._db.execute(
                 f"SELECT run_id, status, state, completed_at, created_at FROM runs WHERE run_id IN ({marks})",
                 part,
@@ -251,13 +248,9 @@ class Store:
 
     def repositories(self, run_ids: Iterable[int]) -> dict[int, str]:
         """The repository (owner/name) of each of these stored runs."""
-        ids = sorted(set(run_ids))
         found: dict[int, str] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            rows = self._db.execute(
-                f"SELECT run_id, repository FROM runs WHERE run_id IN ({','.join('?' * len(part))})", part
-            )
+        for part, marks in _chunks(run_ids):
+            rows = self._db.execute(f"SELECT run_id, repository FROM runs WHERE run_id IN ({marks})", part)
             found.update({int(run_id): str(repository) for run_id, repository in rows})
         return found
 
@@ -332,16 +325,21 @@ class Store:
 
     def records(self, run_ids: Iterable[int]) -> list[RunRecord]:
         """The latest attempt of each of these runs (if stored), oldest first: a poll's new runs."""
-        ids = sorted(set(run_ids))
         found: list[RunRecord] = []
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            condition = f"a.run_id IN ({','.join('?' * len(part))}) AND a.attempt = {_LATEST_OF_A}"
-            found += records.read(self._db, condition, tuple(part))
+        for part, marks in _chunks(run_ids):
+            found += records.read(self._db, f"a.run_id IN ({marks}) AND a.attempt = {_LATEST_OF_A}", part)
         return found
 
     def sample_names(self) -> dict[int, str]:
         return dict(self._db.execute("SELECT sample_id, name FROM samples").fetchall())
+
+
+def _chunks(run_ids: Iterable[int]) -> Iterator[tuple[tuple[int, ...], str]]:
+    """The distinct ids ascending, a query's worth at a time, each with its ``?`` placeholders."""
+    ids = sorted(set(run_ids))
+    for start in range(0, len(ids), records.MAX_LISTED):
+        part = tuple(ids[start : start + records.MAX_LISTED])
+        yield part, ",".join("?" * len(part))
 
 
 _LATEST = "(SELECT MAX(attempt) FROM attempts WHERE run_id = ?)"

@@ -121,7 +121,9 @@ class FakeGithub:
         """The client's sleep: time passes on the fake's clock only."""
         self.now += seconds
 
-    def secondary_limit(self, method: str, path: str, status: int = 403, retry_after: int | None = 2) -> None:
+    def secondary_limit(
+        self, method: str, path: str, status: int = 403, retry_after: int | str | None = 2
+    ) -> None:
         headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
         message = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
         self.script.append(Scripted(method, path, status, headers, {"message": message}))

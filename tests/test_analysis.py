@@ -130,6 +130,22 @@ def test_drill_down_classifies_each_regression_test() -> None:
     assert tests == {7: (FLAKY, 6), 8: (FAILING, 7)}
 
 
+def test_a_drilled_test_disagrees_on_a_commit_by_its_own_results_not_the_samples() -> None:
+    # commit 3 ran twice: test 11 failed in the first run, test 12 in the second (the sample failed
+    # both times); commit 7 ran twice, test 12 failing once. Test 11 failed and passed on commit 3.
+    runs, run_id = [], 0
+    twice: dict[int, list[tuple[int, ...]]] = {3: [(11,), (12,)], 7: [(12,), ()]}
+    for commit in range(12):
+        tries = twice.get(commit, [()])
+        for failing_tests in tries:
+            run_id += 1
+            record = run(run_id, f"{commit:040x}", {99} if failing_tests else set(), tested={99})
+            runs.append(replace(record, failed_regressions={99: failing_tests} if failing_tests else {}))
+    finding = analyse(History(tuple(runs), {99: "sample.ts"}), SETTINGS).findings[0]
+    tests = {t.regression_id: t.classification for t in finding.regression_tests}
+    assert finding.classification == FLAKY and tests == {11: FLAKY, 12: FLAKY}
+
+
 def test_varying_error_types_support_a_flaky_finding() -> None:
     def finding_with(types: list[str]) -> float:
         runs = []

@@ -276,6 +276,17 @@ def test_digest_exits_6_while_a_delivery_is_still_pending(
     assert "error: 1 delivery waiting in the outbox" in err and " pending after 1 attempt: " in err
 
 
+def test_an_item_for_a_github_section_that_sends_nothing_does_not_hold_the_digest(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert run(capsys, "--config", str(config), "poll")[0] == 0
+    with Store(config.parent / "state.sqlite3") as store:  # queued while pr_comments was on
+        store.outbox.queue("pr-7-runs-31.1", {"github": "{}"})
+    config.write_text(config.read_text() + "  github:\n    repository: a/b\n")  # both switched off now
+    code, _, err = run(capsys, "--config", str(config), "digest")
+    assert code == 0, err
+
+
 # -- the command line's own surprises -------------------------------------------------------------
 def test_global_options_are_accepted_after_the_command(
     capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path

@@ -83,6 +83,22 @@ def test_slack_needs_a_token_or_webhook(tmp_path: Path) -> None:
         load_settings(path, {"SAMPLE_PLATFORM_TOKEN": "x"})
 
 
+def test_a_github_token_with_a_final_newline_is_refused_like_the_others(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "channels:\n  github:\n    token: ${GH}\n    repository: a/b\n    pr_comments: true\n"
+    )
+    with pytest.raises(ConfigError, match=r"channels.github.token.*ends with a line break"):
+        load_settings(path, {"SAMPLE_PLATFORM_TOKEN": "x", "GH": "ghp_abc\n"})
+
+
+def test_a_slack_api_url_always_ends_with_a_slash(tmp_path: Path) -> None:
+    text = "channels:\n  slack:\n    token: xoxb-1\n    channel: '#ci'\n    api_url: http://127.0.0.1:9/api\n"
+    settings = load_settings(write(tmp_path, text), {"SAMPLE_PLATFORM_TOKEN": "x"})
+    assert (
+        settings.channels.slack is not None and settings.channels.slack.api_url == "http://127.0.0.1:9/api/"
+    )
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the config file"):
         load_settings(tmp_path / "nope.yaml", {})

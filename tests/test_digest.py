@@ -124,3 +124,26 @@ def test_a_digest_analyses_once_whatever_the_trend(
 def test_an_unreadable_previous_state_reads_as_nothing_reported() -> None:
     made = built("..x....x.....x..x....", previous=("2026-11-19", "not json"))
     assert [e.finding.sample_id for e in made.new_flaky] == [99] and made.trend["flaky"] == (None, 1)
+
+
+def test_shared_causes_are_counted_by_the_run_attempts_they_hit() -> None:
+    from dataclasses import replace
+
+    from reporter.format.templates import Templates
+    from reporter.format.text import TextFormat
+    from reporter.noise import InfraNoise
+
+    def event(run_id: int, cause: str, samples: tuple[int, ...]) -> InfraNoise:
+        return InfraNoise(run_id, 1, "linux", "a" * 40, cause, "missing_output", samples, len(samples))
+
+    made = replace(
+        built("..x....x.....x..x....", previous=None),
+        noise=(
+            event(40, "category", (31, 32)),
+            event(40, "signature", (1, 2, 3)),
+            event(41, "signature", (5,)),
+        ),
+    )
+    assert made.noise_attempts == 2
+    assert sorted(made.noise_counts.values()) == [1, 2]
+    assert "2 run attempts:" in TextFormat(Templates()).digest(made)

@@ -170,8 +170,11 @@ def test_a_secondary_limit_is_waited_out_as_github_asks(
     assert github.now - before == pytest.approx(7)
 
 
-def test_a_secondary_limit_without_retry_after_waits_a_minute(github: FakeGithub, tmp_path: Path) -> None:
-    github.secondary_limit("GET", "/user", 403, retry_after=None)
+@pytest.mark.parametrize("retry_after", [None, "nan", "inf", "soon"])
+def test_a_secondary_limit_without_a_usable_retry_after_waits_a_minute(
+    github: FakeGithub, tmp_path: Path, retry_after: str | None
+) -> None:
+    github.secondary_limit("GET", "/user", 403, retry_after=retry_after)
     before = github.now
     channel(github, tmp_path).send(comment_payload(judged((30, "linux", {SAMPLE}))), "k")
     assert github.now - before == pytest.approx(60)

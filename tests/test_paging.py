@@ -94,6 +94,18 @@ def test_a_bad_listed_run_is_skipped_naming_its_offset_id_and_field(
     assert "GET /runs: item at offset 2: field (body): must be an object" in caplog.text
 
 
+def test_a_page_of_items_without_usable_ids_does_not_end_the_listing(tmp_path: Path) -> None:
+    pages = {
+        0: page([{**run_json(9), "run_id": "x"}, {"run_id": None}], 0, 2),
+        2: page([run_json(5), run_json(4)], 2, None),
+    }
+    answers = Answers(lambda _p, q: pages[int(q.get("offset", 0))])
+    with client_for(tmp_path, answers) as client:
+        listing = client.runs({}, page_size=2)
+        assert [r.run_id for r in listing] == [5, 4]
+    assert [r.item_id for r in listing.rejected] == [None, None]
+
+
 def test_a_bad_result_row_fails_the_whole_run(tmp_path: Path) -> None:
     rows = [
         {"regression_test_id": 1, "status": "pass"},
@@ -211,3 +223,10 @@ def test_pages_of_bad_items_repeating_with_an_advancing_offset_end_the_listing(t
         listing = client.runs({}, page_size=3)
         assert list(listing) == []
     assert answers.requests == 2 and [r.item_id for r in listing.rejected] == [9, None, 8, 9, None, 8]
+
+
+def test_pages_without_one_usable_id_end_the_listing_after_a_few(tmp_path: Path) -> None:
+    answers = Answers(lambda _p, q: page([{"run_id": "x"}], int(q["offset"]), int(q["offset"]) + 1))
+    with client_for(tmp_path, answers) as client:
+        assert list(client.runs({}, page_size=1)) == []
+    assert answers.requests == 4

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from reporter.analysis import FAILING, FIXED, FLAKY, Analysis, analyse
 from reporter.config import AnalysisSettings
@@ -305,3 +308,22 @@ def test_odd_values_do_not_break_the_analysis() -> None:
     assert verdicts(result)[5] == FLAKY
     assert result.excluded["exploded"] == 1
     assert {f.sample_id for f in result.findings} == {5, 77}
+
+
+def test_every_cause_of_an_attempt_is_left_out_of_the_usual_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reporter import noise
+
+    seen: list[Mapping[tuple[int, int], frozenset[int]]] = []
+    real = noise._Rates.__init__
+
+    def spied(
+        self: noise._Rates, runs: Any, explained: Mapping[tuple[int, int], frozenset[int]], suite: Any
+    ) -> None:
+        seen.append(explained)
+        real(self, runs, explained, suite)
+
+    monkeypatch.setattr(noise._Rates, "__init__", spied)
+    fail = {s: ("fail", 0) for s in (31, 32, 33)} | {s: ("missing_output", 0) for s in range(1, 13)}
+    found = analysed([*steady(30), attempt(40, fail), *steady(10, start=41)]).infra_noise
+    assert {e.cause for e in found if e.key == (40, 1)} == {"category", "signature"}
+    assert seen[-1][(40, 1)] == frozenset(fail)  # the second pass: both causes' samples, not the last's

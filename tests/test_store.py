@@ -388,3 +388,13 @@ def test_migration_007_makes_the_failed_results_index_cover_the_history(tmp_path
         names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")]
     assert "COVERING INDEX run_tests_failed" in plan
     assert names[-1] == "007_failed_results_index" == MIGRATIONS[-1][0]
+
+
+def test_records_of_runs_far_apart_read_only_those_runs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        for run_id, sample_id in ((1, 10), (2, 11), (3000, 12)):
+            store.save_run(
+                run(run_id), [RunSample(regression_test_id=sample_id, sample_id=sample_id, status="fail")]
+            )
+        picked = store.records([3000, 1])
+    assert [(r.run_id, dict(r.failed_regressions)) for r in picked] == [(1, {10: (10,)}), (3000, {12: (12,)})]

@@ -11,6 +11,7 @@ again later. The token is sent in a header, never logged, never part of a messag
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import httpx
 from reporter import __version__
 from reporter.config import GithubChannel as GithubSettings
 from reporter.errors import DeliveryError
+from reporter.ratelimit import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 WRITE_GAP = 1.0  # seconds between content-creating requests
@@ -152,7 +154,7 @@ class GithubApi:
         """Seconds to wait before trying again if this is a rate-limit answer, else None."""
         if response.status_code not in (403, 429):
             return None
-        retry_after = _number(response.headers.get("retry-after"))
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), self._clock())
         if retry_after is not None:
             return max(retry_after, 1.0)
         if response.headers.get("x-ratelimit-remaining") == "0":
@@ -190,7 +192,9 @@ def _message(response: httpx.Response) -> str:
 
 
 def _number(text: str | None) -> float | None:
+    """A finite number, or None (``nan`` and ``inf`` are no time to wait for)."""
     try:
-        return float(text) if text is not None else None
+        value = float(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None

@@ -19,7 +19,7 @@ from reporter.config import AnalysisSettings
 from reporter.history import History, RunRecord
 from reporter.noise import InfraNoise, shared_causes
 from reporter.observations import Series
-from reporter.verdict import Classification, Verdict, judge
+from reporter.verdict import FAILING, FIXED, FLAKY, STABLE, Classification, Verdict, judge
 
 __all__ = [
     "FAILING",
@@ -41,12 +41,6 @@ __all__ = [
     "flip_points",
     "wilson_lower",
 ]
-FLAKY, FAILING, FIXED, STABLE = (
-    Classification.FLAKY,
-    Classification.FAILING,
-    Classification.FIXED,
-    Classification.STABLE,
-)
 HISTORY_LENGTH = 30
 VARIED_TYPES_BOOST = 1.25
 DETAIL_FAILURES = 200  # error types and failing tests are read off a finding's latest failures
@@ -59,6 +53,10 @@ class RunRef:
     run_id: int
     commit_sha: str
     completed_at: str | None
+
+    @classmethod
+    def of(cls, run: RunRecord) -> RunRef:
+        return cls(run.run_id, run.commit_sha, run.completed_at.isoformat() if run.completed_at else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,8 +361,8 @@ def _finding(
         failures=len(data.failed),
         flips=flip_count(n, data.failed),
         same_commit_disagreements=verdict.disagreements,
-        first_failure=_ref(first),
-        last_failure=_ref(last),
+        first_failure=RunRef.of(first),
+        last_failure=RunRef.of(last),
         error_types=tuple(sorted(types)),
         regression_ids=tuple(sorted(regression_ids)),
         history=_history(n, data.failed),
@@ -379,10 +377,6 @@ def _history(n: int, failed: Sequence[int]) -> str:
     start = max(0, n - HISTORY_LENGTH)
     recent = set(failed[bisect.bisect_left(failed, start) :])
     return "".join("x" if k in recent else "." for k in range(start, n))
-
-
-def _ref(run: RunRecord) -> RunRef:
-    return RunRef(run.run_id, run.commit_sha, run.completed_at.isoformat() if run.completed_at else None)
 
 
 def _error_types(runs: Iterable[RunRecord]) -> dict[str, int]:

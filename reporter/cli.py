@@ -27,11 +27,11 @@ from reporter.errors import (
     RunsNotIngested,
     RunsNotTriaged,
 )
-from reporter.format import FINDINGS_FORMATS, Templates, triage_format
+from reporter.format import FINDINGS_FORMATS, TRIAGE_FORMATS, Templates, triage_format
 from reporter.format.json import JsonFormat
-from reporter.format.shown import printable
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
+from reporter.shown import printable
 
 DATE = click.DateTime(["%Y-%m-%d"])
 
@@ -197,7 +197,7 @@ def flaky(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
+    type=click.Choice(list(TRIAGE_FORMATS)),
     default="text",
     show_default=True,
     help="text, markdown (GitHub's) or json (docs/json-schema.md).",

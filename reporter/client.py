@@ -45,7 +45,6 @@ from reporter.transport import (
 
 logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=ApiModel)
-REQUIRED_SCOPES = client_messages.REQUIRED_SCOPES
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no whitespace, control or non-ASCII character
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reporter.config import TOKEN_VARIABLE, PlatformSettings
+from reporter.config import PRODUCTION_URL, TOKEN_VARIABLE, PlatformSettings
+from reporter.config_messages import plain_words
 from reporter.errors import (
     NotFound,
     PlatformError,
@@ -14,7 +15,7 @@ from reporter.errors import (
     ScopeMissing,
     TokenRejected,
 )
-from reporter.format.shown import clip, one_line
+from reporter.shown import clip, one_line
 
 # How OpenSSL versions report a TLS handshake answered in plain HTTP (https:// to an http port).
 PLAIN_HTTP_SIGNS = (
@@ -50,7 +51,7 @@ def no_api(base_url: str, path: str, status: int, content_type: str) -> str:
     kind = content_type.split(";", 1)[0].strip() or "no content type"
     hint = "check platform.base_url"
     if not base_url.rstrip("/").endswith(API_SUFFIX):
-        hint += f" (the API's address ends in {API_SUFFIX}, such as https://sampleplatform.ccextractor.org/api/v1)"
+        hint += f" (the API's address ends in {API_SUFFIX}, such as {PRODUCTION_URL})"
     return (
         f"GET {base_url}/{path}: HTTP {status} with a {kind} page, not the Sample Platform API's JSON: "
         f"there is no Sample Platform API at this URL; {hint}"
@@ -129,15 +130,6 @@ def client_error(status: int, body: dict[str, Any], path: str, run_id: int | Non
     return RequestRejected(f"{where}: HTTP {status} {message} {named}".strip(), endpoint=path, run_id=run_id)
 
 
-_LIMITS = {  # pydantic's bound errors: the context key holding the bound, and the words for it
-    "greater_than": ("gt", "must be greater than {}"),
-    "greater_than_equal": ("ge", "must be at least {}"),
-    "less_than": ("lt", "must be less than {}"),
-    "less_than_equal": ("le", "must be at most {}"),
-    "string_too_long": ("max_length", "must be at most {} characters long"),
-    "string_too_short": ("min_length", "must be at least {} characters long"),
-    "too_long": ("max_length", "must list at most {} items"),
-}
 _RECORD_KINDS = {
     "missing": "is missing",
     "timezone_aware": "must carry a time zone (the API gives every time in UTC with an offset)",
@@ -162,16 +154,8 @@ def record_problem(error: Mapping[str, Any]) -> str:
 
     ``error`` is one of pydantic's validation errors; its wording is not shown.
     """
-    kind, context = str(error["type"]), error.get("ctx") or {}
-    if kind in _LIMITS:
-        key, words = _LIMITS[kind]
-        problem = words.format(context.get(key, "the documented bound"))
-    elif kind == "literal_error":
-        problem = f"must be {context.get('expected', 'one of the documented values')}"
-    elif kind in {"value_error", "assertion_error"} and "error" in context:
-        problem = str(context["error"])
-    else:
-        problem = _RECORD_KINDS.get(kind) or str(error["msg"]).replace("Input should be", "must be")
+    kind = str(error["type"])
+    problem = plain_words(error, _RECORD_KINDS)
     return problem if kind == "missing" else f"{problem} (got {_value(error.get('input'))})"
 
 

@@ -22,7 +22,6 @@ from reporter.jobs import (
     DigestResult,
     analyse,
     build_digest,
-    fetch_runs,
     open_store,
     poll,
     poll_summary,
@@ -181,3 +180,22 @@ def outstanding(settings: Settings, now: datetime | None = None) -> list[str]:
     with open_store(settings) as store:
         items = [item for item in store.outbox.items(("pending", "failed")) if item.channel in channels]
     return [status_of.describe(item) for item in status_of.outstanding(items, now or datetime.now(UTC))]
+
+
+def fetch_runs(
+    settings: Settings, run_ids: tuple[int, ...], client: PlatformClient | None = None
+) -> list[str]:
+    """Ingest those of ``run_ids`` not stored yet, holding the writer lock only then; problems per run."""
+    with open_store(settings) as store:
+        known = store.known(run_ids)
+    missing = tuple(r for r in run_ids if r not in known or known[r].state != "ingested")
+    if not missing:
+        return []
+    owned = client is None
+    client = client or PlatformClient(settings.platform)
+    try:
+        with writer(settings, "fetch runs to triage") as store:
+            return ingest.ingest_runs(client, store, settings, missing)[1]
+    finally:
+        if owned:
+            client.close()

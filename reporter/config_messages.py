@@ -18,11 +18,14 @@ from pydantic_core import PydanticUndefined
 
 from reporter.config_source import Loc, Source, key_name
 
-_BOUNDS = {
-    "greater_than": ("gt", "greater than"),
-    "greater_than_equal": ("ge", "at least"),
-    "less_than": ("lt", "less than"),
-    "less_than_equal": ("le", "at most"),
+LIMITS = {  # pydantic's bound errors: the context key holding the bound, and the words for it
+    "greater_than": ("gt", "must be greater than {}"),
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "string_too_long": ("max_length", "must be at most {} characters long"),
+    "string_too_short": ("min_length", "must be at least {} characters long"),
+    "too_long": ("max_length", "must list at most {} items"),
 }
 _KINDS = {
     "string_type": "must be text; put the value in quotes",
@@ -72,19 +75,26 @@ def _plain(error: Mapping[str, Any], loc: Loc, model: type[BaseModel]) -> str:
     kind, context = str(error["type"]), error.get("ctx") or {}
     if kind == "extra_forbidden":
         return _unknown_key(loc, model)
-    if kind in _BOUNDS:
-        name, words = _BOUNDS[kind]
-        return f"must be {words} {_number(context.get(name))}"
-    if kind == "literal_error":
-        return f"must be {context.get('expected', 'one of the documented values')}"
     if kind == "too_short":
         count = int(context.get("min_length", 1))
         return f"must list at least {count} item{'s' if count != 1 else ''}"
+    return plain_words(error, _KINDS)
+
+
+def plain_words(error: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
+    """One validation error in plain words: bounds, choices, a validator's own words, then ``kinds``.
+
+    Shared by the configuration's messages and the API records' (each with its own ``kinds``).
+    """
+    kind, context = str(error["type"]), error.get("ctx") or {}
+    if kind in LIMITS:
+        key, words = LIMITS[kind]
+        return words.format(_number(context.get(key, "the documented bound")))
+    if kind == "literal_error":
+        return f"must be {context.get('expected', 'one of the documented values')}"
     if kind in {"value_error", "assertion_error"} and "error" in context:
         return str(context["error"])
-    if kind in _KINDS:
-        return _KINDS[kind]
-    return str(error["msg"]).replace("Input should be", "must be")
+    return kinds.get(kind) or str(error["msg"]).replace("Input should be", "must be")
 
 
 def _unknown_key(loc: Loc, model: type[BaseModel]) -> str:

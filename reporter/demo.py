@@ -60,9 +60,7 @@ def run_demo(
     *,
     seed: int = 7,
     days: int = 14,
-    fmt: str = "text",
     progress: ingest.Progress | None = None,
-    echo: bool = True,
 ) -> DemoOutcome:
     """Simulate ``days`` of CI, poll it, analyse it, and write the digest as text and HTML."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -74,11 +72,10 @@ def run_demo(
         with jobs.open_store(settings) as store:
             polled = jobs.poll(settings, store, progress=progress)
             channels: list[Channel] = [
+                StdoutChannel("text"),
                 FileChannel(text_path, "text", name="file-text"),
                 FileChannel(html_path, "html", name="file-html"),
             ]
-            if echo:
-                channels.insert(0, StdoutChannel(fmt))
             jobs.run_digest(settings, store, channels=channels)
             _, result = jobs.analyse(settings, store)
             since = TriageRequest(since=scenario.start)

@@ -73,7 +73,7 @@ def poll(
     now = now or datetime.now(UTC)
     high = store.high_water()
     horizon = since or now - timedelta(days=settings.analysis.window_days)
-    waiting, due = store.invalid.waiting(now), store.invalid.due(now)
+    waiting, due = store.invalid.split(now)
     seen = Scan()
     scan_head(client, settings, high if since is None else 0, horizon, seen)
     watermark = store.meta("platform_watermark")

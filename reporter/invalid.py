@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reporter.shown import clip, one_line
 from reporter.state_errors import guarded
 
 Transaction = Callable[[], AbstractContextManager[sqlite3.Connection]]
@@ -57,7 +58,7 @@ class InvalidRuns:
 
     def mark(self, run_id: int, reason: str, now: datetime) -> InvalidRun:
         """Record another invalid answer about ``run_id``; its pause grows with every try."""
-        shown = "".join(c for c in reason if c.isprintable())[:REASON_LENGTH]
+        shown = clip(one_line(reason), REASON_LENGTH)
         with self.transaction() as db:
             row = db.execute(
                 "SELECT tries, first_seen FROM invalid_runs WHERE run_id = ?", (run_id,)
@@ -90,13 +91,11 @@ class InvalidRuns:
             for run_id, reason, tries, first, retry in rows
         ]
 
-    def waiting(self, now: datetime) -> set[int]:
-        """Runs whose pause is not over: nothing is read about them now."""
-        return {run.run_id for run in self.all() if run.retry_at > now}
-
-    def due(self, now: datetime) -> set[int]:
-        """Runs whose pause is over: read again in this poll."""
-        return {run.run_id for run in self.all() if run.retry_at <= now}
+    def split(self, now: datetime) -> tuple[set[int], set[int]]:
+        """The marked runs whose pause is not over (nothing is read about them now), and the others
+        (read again in this poll)."""
+        marked = self.all()
+        return {r.run_id for r in marked if r.retry_at > now}, {r.run_id for r in marked if r.retry_at <= now}
 
     def summary(self, latest: int = 3) -> tuple[str, ...]:
         """For ``reporter status``: how many, then the latest few with their reasons."""

@@ -316,23 +316,3 @@ def _snapshot(settings: Settings, store: Store) -> alerts.Snapshot:
         snapshot = alerts.Snapshot.of(result, now)
         store.set_meta(alerts.SNAPSHOT_KEY, snapshot.to_json())
     return snapshot
-
-
-# -- pull-request triage ------------------------------------------------------------------------
-def fetch_runs(
-    settings: Settings, run_ids: tuple[int, ...], client: PlatformClient | None = None
-) -> list[str]:
-    """Ingest those of ``run_ids`` not stored yet, holding the writer lock only then; problems per run."""
-    with open_store(settings) as store:
-        known = store.known(run_ids)
-    missing = tuple(r for r in run_ids if r not in known or known[r].state != "ingested")
-    if not missing:
-        return []
-    owned = client is None
-    client = client or PlatformClient(settings.platform)
-    try:
-        with writer(settings, "fetch runs to triage") as store:
-            return ingest.ingest_runs(client, store, settings, missing)[1]
-    finally:
-        if owned:
-            client.close()

@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from reporter.format.shown import printable
+from reporter.shown import printable
 
 QUIET = {
     "httpx": logging.WARNING,

@@ -78,10 +78,10 @@ class MasterRuns:
         positions = self._failed.get(sample_id, [])
         start = 0
         for index in range(1, len(positions) + 1):
-            if index < len(positions) and self._next(sample_id, positions[index - 1]) == positions[index]:
+            after = self._next(sample_id, positions[index - 1])
+            if index < len(positions) and after == positions[index]:
                 continue
             first, last = positions[start], positions[index - 1]
-            after = self._next(sample_id, last)
             fixed = self.runs[after] if after is not None else None
             found.append(Streak(self.runs[first], self.runs[last], index - start, fixed))
             start = index

@@ -69,11 +69,6 @@ def failing_share(run: RunRecord) -> float | None:
     return len(run.failures) / tested if tested else None
 
 
-def infra_bars(runs: Sequence[RunRecord], settings: AnalysisSettings) -> dict[str, float]:
-    """Per platform, the failing share from which a run counts as infrastructure-broken."""
-    return _bars(runs, [failing_share(run) for run in runs], settings)
-
-
 def _bars(
     runs: Sequence[RunRecord], shares: Sequence[float | None], settings: AnalysisSettings
 ) -> dict[str, float]:

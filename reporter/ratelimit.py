@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._flight: dict[int, float] = {}
-        self._loose: list[tuple[float, int]] = []  # (when, number) of answers without the headers
+        self._loose: deque[tuple[float, int]] = deque()  # (when, number) of answers without the headers
         self._live: dict[int, _Window] = {}
         self._retired: dict[int, float] = {}  # reset -> opened_by, of windows believed over
         self._offset: _Interval | None = None  # server clock minus local clock
@@ -109,7 +110,6 @@ class RateLimiter:
         self._announced = 0.0
         self._warned: set[str] = set()
         self.limit: int | None = None
-        self.waited = 0.0
 
     # -- the gate ---------------------------------------------------------------------------
     def acquire(self) -> Ticket:
@@ -126,7 +126,7 @@ class RateLimiter:
                     self._announced = now + delay
             if loud:
                 logger.info("rate limit: holding requests back %.0f s: %s", delay, reason)
-            self._hold(delay, reason)
+            self._hold(delay)
 
     def release(self, ticket: Ticket, headers: Mapping[str, str] | None, *, refused: bool = False) -> None:
         """Record the answer to ``ticket`` (``None`` when there was none) and what it says of the window."""
@@ -196,7 +196,8 @@ class RateLimiter:
                 self._probe_wanted = self._probe_wanted or window.room() <= 0
         for reset in sorted(self._retired)[:-16]:
             del self._retired[reset]
-        self._loose = [(t, n) for t, n in self._loose if now - t < 600]
+        while self._loose and now - self._loose[0][0] >= 600:  # oldest first: drop what expired
+            self._loose.popleft()
 
     def _end(self, window: _Window) -> float:
         """The latest local time the window can really end (plus the margin)."""
@@ -226,13 +227,13 @@ class RateLimiter:
                 retry_after=delay,
             )
 
-    def _hold(self, delay: float, reason: str) -> None:
-        shown = delay >= 1.0 and reason != "waiting for the first answer"
+    def _hold(self, delay: float) -> None:
+        """Sleep; a wait of a second or more is shown as a hold (the progress bar says it is waiting)."""
+        shown = delay >= 1.0
         if shown:
             with _holds_lock:
                 _holds[id(self)] = time.monotonic() + delay
         try:
-            self.waited += delay
             self._sleep(delay)
         finally:
             if shown:

@@ -34,9 +34,8 @@ def broken_spells(line: Sequence[int], length: int) -> list[list[int]]:
     """
     if not line:
         return []
-    rate = _bounded(
-        _outside_streaks(line, STREAK) / max(length - (len(line) - _outside_streaks(line, STREAK)), 1), length
-    )
+    loose = _outside_streaks(line, STREAK)
+    rate = _bounded(loose / max(length - (len(line) - loose), 1), length)
     if not _may_break(line, rate):
         return []
     spells = _decode(line, length, rate)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reporter.history import History, RunRecord
+from reporter.history import History, RunRecord, TestFailure
 
 
 class Suite:
@@ -39,7 +39,7 @@ class Suite:
         """
         detailed = run.failed_tests.get(sample_id)
         if detailed:
-            found = [(t.regression_id, signature(t.status, t.exit_code, t.expected_rc)) for t in detailed]
+            found = [(t.regression_id, signature(t)) for t in detailed]
         else:
             ids = run.failed_regressions.get(sample_id) or self.tests.get(sample_id, ())
             types = run.failures.get(sample_id, ())
@@ -63,13 +63,12 @@ class Suite:
         return found
 
 
-def signature(status: str, exit_code: int | None, expected_rc: int | None) -> str | None:
+def signature(test: TestFailure) -> str | None:
     """How a test failed, when that could be a shared cause: no output, an unexpected exit, or both."""
-    unexpected = exit_code is not None and exit_code != (expected_rc or 0)
-    if status == "missing_output":
-        return f"missing_output, exit {exit_code}" if unexpected else "missing_output"
-    if unexpected:
-        return f"exit {exit_code}"
+    if test.status == "missing_output":
+        return f"missing_output, exit {test.exit_code}" if test.unexpected_exit else "missing_output"
+    if test.unexpected_exit:
+        return f"exit {test.exit_code}"
     return None  # a wrong output with the expected exit code: the test's own business
 
 

@@ -255,10 +255,10 @@ def _master_streak(
         )
         if enough and not (flaky and _by_chance(seen, failed, length)):
             return MasterEvidence(
-                _ref(streak.first),
+                RunRef.of(streak.first),
                 length,
-                _ref(streak.fixed) if streak.fixed is not None else None,
-                _ref(line.latest(sample_id) or streak.last),
+                RunRef.of(streak.fixed) if streak.fixed is not None else None,
+                RunRef.of(line.latest(sample_id) or streak.last),
             )
     return None
 
@@ -293,8 +293,4 @@ def _new(context: _Context, run: RunRecord, sample_id: int, line: MasterRuns, br
             PullRun(other.run_id, other.platform, other.commit_sha, same, order(other) < order(run), failed)
         )
     passed = line.last_pass(sample_id, run)
-    return NewEvidence(tuple(others), _ref(passed) if passed is not None else None, broken)
-
-
-def _ref(run: RunRecord) -> RunRef:
-    return RunRef(run.run_id, run.commit_sha, run.completed_at.isoformat() if run.completed_at else None)
+    return NewEvidence(tuple(others), RunRef.of(passed) if passed is not None else None, broken)

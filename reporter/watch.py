@@ -168,14 +168,14 @@ def blind_notice(settings: Settings, known: Contact, now: datetime) -> Notice | 
     """The one notice of a blind spell: polls have failed for longer than the allowed age."""
     if known.failing_since is None or known.noticed == known.failing_since:
         return None
-    sight = freshness(settings, known, now)
+    max_age = settings.schedule.max_data_age
     since = known.ok_at or known.failing_since
-    if now - since <= sight.max_age:
+    if now - since <= max_age:
         return None
     zone = settings.schedule.timezone
     text = (
         f"reporter cannot see the Sample Platform: no successful poll since {when(since, zone)} "
-        f"({span(now - since)}, more than the allowed {span(sight.max_age)}). The last poll failed: "
+        f"({span(now - since)}, more than the allowed {span(max_age)}). The last poll failed: "
         f"{known.error}. Until a poll succeeds, digests say they are blind instead of all clear; "
         "`reporter status` shows the details."
     )

@@ -17,9 +17,9 @@ from reporter.cli import main
 from reporter.digest import FindingsReport
 from reporter.format import Templates, digest_format
 from reporter.format.json import JsonFormat
-from reporter.format.shown import FULL, SHOWN, one_line, printable, shown
 from reporter.format.table import TableFormat
 from reporter.logs import configure_logging
+from reporter.shown import FULL, SHOWN, one_line, printable, shown
 from tests.fakes import NOW, QuietHTTPServer, digest_named, finding, full_digest, hostile
 
 # a screen clear, an OSC 8 hyperlink, a title change, 8-bit CSI, bell, backspace, carriage return,

@@ -144,7 +144,10 @@ def test_each_invalid_answer_doubles_the_pause_up_to_its_cap(tmp_path: Path) -> 
             pauses.append(mark.retry_at - now)
         assert pauses[:4] == [timedelta(minutes=m) for m in (10, 20, 40, 80)]
         assert pauses[-1] == MAX_PAUSE and mark.tries == 8
-        assert store.invalid.waiting(now) == {7} and store.invalid.due(now + MAX_PAUSE) == {7}
+        assert store.invalid.split(now) == ({7}, set()) and store.invalid.split(now + MAX_PAUSE) == (
+            set(),
+            {7},
+        )
         assert store.invalid.summary()[1].startswith("run 7 (8 tries since 2026-11-20 07:00 UTC, next after ")
 
 

@@ -19,7 +19,7 @@ HTML; JSON for Slack and email). Formats are pure: no I/O besides reading templa
 A new format is one module with a class implementing the protocol below for what it turns (a new
 kind of report, such as a pull request's triage, adds its protocol and registry here), usually one
 template in ``templates/``, and one line in a registry. What a template shows is escaped for its
-output by its environment (``reporter.format.templates``) and bounded (``reporter.format.shown``).
+output by its environment (``reporter.format.templates``) and bounded (``reporter.shown``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import re
 
 from markupsafe import Markup
 
+from reporter.shown import clip
+
 NAME_LIMIT = 120
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 
@@ -24,9 +26,7 @@ def one_line(text: object) -> str:
 
 def code(text: object, limit: int = NAME_LIMIT) -> Markup:
     """``text`` as an inline code span GitHub shows literally, safe in a table cell."""
-    value = one_line(text)
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
+    value = clip(one_line(text), limit)
     if not value:
         return Markup("(empty)")
     fence = "`" * (max((len(run) for run in re.findall(r"`+", value)), default=0) + 1)
@@ -50,5 +50,4 @@ def finalize(value: object) -> object:
 
 def title(text: str, limit: int = 200) -> str:
     """One line for an issue title: control and invisible characters dropped, length capped."""
-    value = one_line(text)
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    return clip(one_line(text), limit)

@@ -4,7 +4,7 @@ Nothing ever wraps mid-word. On a terminal every row is one line of the terminal
 sample column takes what the others leave and a longer name ends in an ellipsis (the history
 and then the same-commit column give way first on a narrow terminal). Anywhere else (a pipe, a
 log, a file) each finding is one line at its natural width, columns aligned, nothing cut. Names
-are data, never markup: they go through ``reporter.format.shown`` first.
+are data, never markup: they go through ``reporter.shown`` first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.text import Text
 
 from reporter.analysis import Finding
 from reporter.digest import FindingsReport
-from reporter.format.shown import shown
+from reporter.shown import shown
 
 HEADERS = ("sample", "id", "platform", "class", "score", "fail/runs", "same-commit", "history")
 GAP = "  "

@@ -2,7 +2,7 @@
 
 Every value a template interpolates is escaped for its output by the environment, never by a
 filter a template has to remember, and every string it is given first goes through
-``reporter.format.shown`` (one printable line, bounded). The policy follows the template's name:
+``reporter.shown`` (one printable line, bounded). The policy follows the template's name:
 
     *.html.j2               HTML: Jinja's autoescaping
     *.mrkdwn.j2, slack.*    Slack mrkdwn: &, < and > escaped (mentions and links from the platform
@@ -33,7 +33,7 @@ import reporter
 from reporter.digest import Entry
 from reporter.errors import RenderError
 from reporter.format import gfm
-from reporter.format.shown import Shown, full, shown
+from reporter.shown import Shown, full, shown
 
 HTML, CHAT, MARKDOWN, TEXT, GITHUB = "html", "chat", "markdown", "text", "github"
 T = TypeVar("T")
@@ -256,11 +256,6 @@ class Templates:
         self._shown[id(kept[0])] = kept
         while len(self._shown) > 8:
             del self._shown[next(iter(self._shown))]  # the least recently used
-
-    @property
-    def env(self) -> jinja2.Environment:
-        """The plain-text environment (the one without escaping)."""
-        return self.environment(TEXT)
 
     def environment(self, kind: str) -> jinja2.Environment:
         """The Jinja environment of one escaping policy, made once per process and template folders.
